@@ -1,0 +1,9 @@
+//! End-to-end harness for pg_bearer: throwaway PostgreSQL 18 clusters with `oauth` pg_hba
+//! lines ([`cluster`]) and a real libpq client that supplies bearer tokens ([`libpq`]).
+//!
+//! The library under test must be installed into the cluster's `pg_config --pkglibdir`
+//! first (`cargo pgrx install`, done by scripts/test.sh).
+
+pub mod cluster;
+pub mod libpq;
+pub mod logscan;

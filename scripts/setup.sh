@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Installs everything pg_bearer needs to build and test, skipping each step that is already
+# done: Debian build packages, PostgreSQL 18 (an existing pg_config 18, else built from
+# Debian's source package), cargo-pgrx 0.18.1, `cargo pgrx init`, and (when run as root) the
+# unprivileged OS user that runs `postgres`. Prints `export` lines for the rest to source.
+#
+# Knobs (environment): PG_CONFIG (use this pg_config 18), PG_BEARER_PREFIX (where to install a
+# PostgreSQL we build), PG_BEARER_CACHE (downloads and build trees), PG_BEARER_PG_USER.
+set -euo pipefail
+
+PGRX_VERSION=0.18.1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=scripts/lib.sh
+. "$here/lib.sh"
+
+if [ "$(id -u)" = 0 ]; then SUDO=(); else SUDO=(sudo); fi
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- 1. Debian packages ------------------------------------------------------------------
+packages=(build-essential pkg-config flex bison libreadline-dev zlib1g-dev libssl-dev
+  libcurl4-openssl-dev libclang-dev clang sudo ca-certificates bzip2 xz-utils openssl python3)
+# Node.js runs the test identity provider; many images ship their own build of it, whose npm
+# conflicts with Debian's package, so Debian's is only installed when there is none.
+command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  log "Debian packages: present"
+fi
+
+# --- 2. PostgreSQL 18 --------------------------------------------------------------------
+PG_CONFIG=$(find_pg_config || true)
+if [ -z "$PG_CONFIG" ]; then
+  prefix=$(pg_bearer_prefix)
+  cache=$(pg_bearer_cache)
+  mkdir -p "$cache/apt/lists/partial" "$cache/src"
+  # Debian 12 packages PostgreSQL 15 only; the development suite has the 18 source package.
+  # The mirror is the one this machine already uses: taken from its own apt configuration.
+  mirror=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+              grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'; } |
+            grep -v -- "-security" | head -n1 || true)
+  [ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt; set PG_CONFIG to a PostgreSQL 18 pg_config"; exit 1; }
+  printf 'deb-src %s sid main\n' "$mirror" > "$cache/apt/sources.list"
+  aptopts=(-o "Dir::Etc::sourcelist=$cache/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
+           -o "Dir::State::Lists=$cache/apt/lists" -o APT::Sandbox::User=root)
+  tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -z "$tarball" ]; then
+    log "downloading the postgresql-18 source package (mirror from /etc/apt)"
+    apt-get "${aptopts[@]}" update -qq
+    (cd "$cache/src" && apt-get "${aptopts[@]}" source --download-only -qq postgresql-18)
+    tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 | sort -V | tail -n1)
+  fi
+  version=$(basename "$tarball" | sed -E 's/postgresql-18_(.*)\.orig\.tar\.bz2/\1/')
+  build="$cache/build/postgresql-$version"
+  if [ ! -f "$build/GNUmakefile" ]; then
+    log "building PostgreSQL $version with assertions into $prefix (about 4 minutes on 2 cores)"
+    rm -rf "$build"; mkdir -p "$cache/build"
+    tar -xjf "$tarball" -C "$cache/build"
+    (cd "$build" && ./configure --prefix="$prefix" --with-libcurl --with-openssl --enable-debug \
+        --enable-cassert --without-icu >"$cache/configure.log" 2>&1) ||
+      { tail -n 30 "$cache/configure.log" >&2; exit 1; }
+  fi
+  (cd "$build" && make -s -j"$(nproc)" >"$cache/make.log" 2>&1 && "${SUDO[@]}" make -s install >>"$cache/make.log" 2>&1) ||
+    { tail -n 30 "$cache/make.log" >&2; exit 1; }
+  PG_CONFIG="$prefix/bin/pg_config"
+  pg_config_is_18 "$PG_CONFIG" || { log "build finished but $PG_CONFIG is not PostgreSQL 18"; exit 1; }
+else
+  log "PostgreSQL 18: $("$PG_CONFIG" --version) at $PG_CONFIG"
+fi
+
+# --- 3. cargo-pgrx, pinned (pgrx 0.19 needs a newer rustc than this toolchain) ------------
+if cargo pgrx --version 2>/dev/null | grep -q "cargo-pgrx $PGRX_VERSION\$"; then
+  log "cargo-pgrx $PGRX_VERSION: present"
+else
+  log "installing cargo-pgrx $PGRX_VERSION (about 5 minutes)"
+  cargo install cargo-pgrx --version "$PGRX_VERSION" --locked --quiet
+fi
+pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
+if ! grep -qsF "pg18 = \"$PG_CONFIG\"" "$pgrx_home/config.toml"; then
+  log "registering $PG_CONFIG with cargo pgrx"
+  cargo pgrx init --pg18 "$PG_CONFIG" >/dev/null
+fi
+
+# --- 4. An unprivileged OS user to run postgres (PostgreSQL refuses to run as root) -------
+if [ "$(id -u)" = 0 ]; then
+  user=$(pg_bearer_pg_user)
+  if ! id -u "$user" >/dev/null 2>&1; then
+    log "creating OS user $user to run postgres"
+    useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+  fi
+fi
+log "ready"
+printf 'export PG_CONFIG=%q\n' "$PG_CONFIG"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The whole test suite, from nothing: sets up what is missing (scripts/setup.sh), then checks
+# formatting and lints, runs the pure-Rust core tests, runs the in-server tests (`cargo pgrx
+# test`), installs pg_bearer into the PostgreSQL 18 under test and runs the end-to-end tests.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
+
+eval "$(scripts/setup.sh)"
+export PG_CONFIG
+step() { printf '\n==> %s\n' "$*" >&2; }
+
+step "format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "core: unit and battery tests"
+cargo test -p pg_bearer_core --locked
+
+step "in-server tests (cargo pgrx test)"
+runas=()
+if [ "$(id -u)" = 0 ]; then
+  pgdata=$(mktemp -d /tmp/pg_bearer-pgrx-test.XXXXXX)
+  chown "$(pg_bearer_pg_user):" "$pgdata"
+  trap 'rm -rf "$pgdata"' EXIT
+  runas=(--runas "$(pg_bearer_pg_user)" --pgdata "$pgdata")
+fi
+cargo pgrx test pg18 "${runas[@]}"
+
+# `cargo pgrx test` installed its own test build; put the real one in place.
+step "install pg_bearer into $("$PG_CONFIG" --pkglibdir)"
+if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
+"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+
+step "end-to-end tests against PostgreSQL 18"
+cargo test -p pg_bearer_e2e --locked

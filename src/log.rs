@@ -1,0 +1,51 @@
+//! Server-log lines. Everything goes out at COMMERROR (`LOG_SERVER_ONLY`): it reaches the
+//! server log and never the unauthenticated client, which only sees PostgreSQL's generic
+//! "OAuth bearer authentication failed". No function here accepts the token: callers pass
+//! reason codes and values that were checked to be safe to print.
+
+use pgrx::pg_sys::elog::PgLogLevel;
+use pgrx::pg_sys::errcodes::PgSqlErrorCode;
+
+/// One line for a refused token: a stable reason code, then the context that helps a DBA.
+pub(crate) fn rejected(reason: &str, issuer: Option<&str>, detail: &str) {
+    let issuer = issuer.map(printable).unwrap_or_else(|| "-".into());
+    let mut line = format!("pg_bearer: token rejected: reason={reason} issuer=\"{issuer}\"");
+    if !detail.is_empty() {
+        line.push(' ');
+        line.push_str(detail);
+    }
+    server_only(
+        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+        line,
+    );
+}
+
+/// A failure of pg_bearer itself (not of the token): the login fails as an internal error.
+pub(crate) fn internal(what: &str) {
+    server_only(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        format!("pg_bearer: internal error: {what}"),
+    );
+}
+
+fn server_only(code: PgSqlErrorCode, line: String) {
+    pgrx::ereport!(PgLogLevel::LOG_SERVER_ONLY, code, line);
+}
+
+/// Configuration text made safe for one log line: control characters escaped, length capped.
+pub(crate) fn printable(s: &str) -> String {
+    const MAX: usize = 200;
+    let mut out = String::with_capacity(s.len().min(MAX));
+    for c in s.chars() {
+        if out.len() >= MAX {
+            out.push_str("...");
+            break;
+        }
+        if c.is_control() || c == '"' || c == '\\' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
