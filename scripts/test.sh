@@ -9,23 +9,27 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(scripts/setup.sh)"
 export PG_CONFIG
 step() { printf '\n==> %s\n' "$*" >&2; }
+# Every test runner's output also goes to a log, from which the closing line sums the counts.
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+tests() { "$@" 2>&1 | tee -a "$results"; }
 
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "core: unit and battery tests"
-cargo test -p pg_bearer_core --locked
+tests cargo test -p pg_bearer_core --locked
 
 step "in-server tests (cargo pgrx test)"
 runas=()
 if [ "$(id -u)" = 0 ]; then
   pgdata=$(mktemp -d /tmp/pg_bearer-pgrx-test.XXXXXX)
   chown "$(pg_bearer_pg_user):" "$pgdata"
-  trap 'rm -rf "$pgdata"' EXIT
+  trap 'rm -rf "$pgdata" "$results"' EXIT
   runas=(--runas "$(pg_bearer_pg_user)" --pgdata "$pgdata")
 fi
-cargo pgrx test pg18 "${runas[@]}"
+tests cargo pgrx test pg18 "${runas[@]}"
 
 # `cargo pgrx test` installed its own test build; put the real one in place.
 step "install pg_bearer into $("$PG_CONFIG" --pkglibdir)"
@@ -33,4 +37,7 @@ if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); els
 "${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
 
 step "end-to-end tests against PostgreSQL 18"
-cargo test -p pg_bearer_e2e --locked
+tests cargo test -p pg_bearer_e2e --locked
+
+# One closing line for the whole suite.
+sed -E 's/\x1b\[[0-9;]*m//g' "$results" | awk '/^test result:/ { p += $4; f += $6 } END { printf "\nsuite: %d passed, %d failed\n", p, f; exit (f > 0) }'
