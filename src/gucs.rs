@@ -1,37 +1,303 @@
-//! The `pg_bearer.*` settings. Statics stay private; the rest of the crate reads them through
-//! typed getters. All are `SIGHUP` (postgresql.conf, `pg_reload_conf()`): a backend reads them
-//! when it authenticates, so a reload applies to the next login.
+//! The `pg_bearer.*` settings. Statics stay private; the rest of the crate reads a
+//! [`Settings`] snapshot. All are `SIGHUP` (postgresql.conf, `pg_reload_conf()`): a backend
+//! reads them when it authenticates, so a reload applies to the next login.
+
+use std::ffi::{CStr, CString};
+use std::time::Duration;
 
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
-use std::ffi::CString;
 
 static AUDIENCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static AUDIENCE_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"aud"));
+static IDENTITY_CLAIM: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"sub"));
+static ROLE_CLAIM: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CLOCK_SKEW: GucSetting<i32> = GucSetting::<i32>::new(60);
+static MAX_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static STRICT_TYP: GucSetting<bool> = GucSetting::<bool>::new(false);
+static HTTP_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+static CA_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static ALLOW_HTTP: GucSetting<bool> = GucSetting::<bool>::new(false);
+static JWKS_SOURCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static ISSUERS_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CACHE_MIN: GucSetting<i32> = GucSetting::<i32>::new(60);
+static CACHE_MAX: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static CACHE_DEFAULT: GucSetting<i32> = GucSetting::<i32>::new(600);
+static CACHE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(3_600);
+static UNKNOWN_KID_COOLDOWN: GucSetting<i32> = GucSetting::<i32>::new(30);
+
+fn string(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<Option<CString>>,
+) {
+    GucRegistry::define_string_guc(
+        name,
+        short,
+        long,
+        setting,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn int(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<i32>,
+    min: i32,
+    max: i32,
+    unit: GucFlags,
+) {
+    GucRegistry::define_int_guc(
+        name,
+        short,
+        long,
+        setting,
+        min,
+        max,
+        GucContext::Sighup,
+        unit,
+    );
+}
+
+fn boolean(
+    name: &'static CStr,
+    short: &'static CStr,
+    long: &'static CStr,
+    setting: &'static GucSetting<bool>,
+) {
+    GucRegistry::define_bool_guc(
+        name,
+        short,
+        long,
+        setting,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+}
 
 pub(crate) fn register() {
-    GucRegistry::define_string_guc(
+    string(
         c"pg_bearer.audience",
         c"Comma-separated audiences this server accepts; a token must carry one of them.",
         c"Unset (the default) rejects every token: the module is then not configured.",
         &AUDIENCE,
-        GucContext::Sighup,
-        GucFlags::default(),
+    );
+    string(
+        c"pg_bearer.audience_claim",
+        c"Claim holding the token's audience (a name or a JSON Pointer).",
+        c"Defaults to aud. Cognito access tokens have no aud: use client_id.",
+        &AUDIENCE_CLAIM,
+    );
+    string(
+        c"pg_bearer.identity_claim",
+        c"Claim whose value becomes the authenticated identity (a name or a JSON Pointer).",
+        c"Defaults to sub. email requires email_verified to be true.",
+        &IDENTITY_CLAIM,
+    );
+    string(
+        c"pg_bearer.role_claim",
+        c"Claim listing the roles a token may use under delegate_ident_mapping=1.",
+        c"A name or JSON Pointer to a string, an array of strings, or an object whose keys are roles. Unset (the default): delegate mode refuses every token.",
+        &ROLE_CLAIM,
+    );
+    int(
+        c"pg_bearer.clock_skew",
+        c"Leeway for exp, nbf and iat.",
+        c"Defaults to 60 s.",
+        &CLOCK_SKEW,
+        0,
+        300,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.max_lifetime",
+        c"Longest accepted token lifetime (exp - iat and exp - now); 0 means no limit.",
+        c"Defaults to 24 hours.",
+        &MAX_LIFETIME,
+        0,
+        i32::MAX,
+        GucFlags::UNIT_S,
+    );
+    boolean(
+        c"pg_bearer.strict_typ",
+        c"Accept only JWTs typed at+jwt (RFC 9068).",
+        c"Off (the default) also accepts a missing typ and typ JWT, and always refuses explicit non-access types such as id_token+jwt.",
+        &STRICT_TYP,
+    );
+    int(
+        c"pg_bearer.http_timeout",
+        c"Deadline for each request to the provider.",
+        c"Defaults to 5 s; always kept below authentication_timeout.",
+        &HTTP_TIMEOUT,
+        100,
+        60_000,
+        GucFlags::UNIT_MS,
+    );
+    string(
+        c"pg_bearer.ca_file",
+        c"PEM file of CA certificates trusted for the provider in addition to the system roots.",
+        c"",
+        &CA_FILE,
+    );
+    boolean(
+        c"pg_bearer.allow_http",
+        c"Allow plain-HTTP providers. For tests only: every use is logged as a warning.",
+        c"",
+        &ALLOW_HTTP,
+    );
+    string(
+        c"pg_bearer.jwks",
+        c"Where keys come from instead of discovery: an https JWKS URL or an absolute path to a JWKS file.",
+        c"Unset (the default): discovery from the pg_hba issuer.",
+        &JWKS_SOURCE,
+    );
+    string(
+        c"pg_bearer.issuers_file",
+        c"TOML file with one [[issuer]] table per issuer, overriding the other settings for that issuer.",
+        c"Read at every login, so edits apply without a reload. Unknown keys are errors.",
+        &ISSUERS_FILE,
+    );
+    int(
+        c"pg_bearer.jwks_cache_min",
+        c"Shortest time keys are cached, whatever the provider's Cache-Control says.",
+        c"Defaults to 60 s. Keeps providers that send no-cache (Keycloak) from being fetched at every login; rotation is handled by the unknown-kid refetch.",
+        &CACHE_MIN,
+        1,
+        i32::MAX,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.jwks_cache_max",
+        c"Longest time keys are cached.",
+        c"Defaults to 24 hours.",
+        &CACHE_MAX,
+        1,
+        i32::MAX,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.jwks_cache_default",
+        c"How long keys are cached when the provider sends no Cache-Control.",
+        c"Defaults to 10 minutes.",
+        &CACHE_DEFAULT,
+        1,
+        i32::MAX,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.jwks_grace",
+        c"How long cached keys keep working after they go stale while the provider cannot be reached.",
+        c"Defaults to 1 hour; 0 fails closed as soon as a refresh fails.",
+        &CACHE_GRACE,
+        0,
+        i32::MAX,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.unknown_kid_cooldown",
+        c"Minimum time between key refetches triggered by tokens naming an unknown kid.",
+        c"Defaults to 30 s.",
+        &UNKNOWN_KID_COOLDOWN,
+        1,
+        i32::MAX,
+        GucFlags::UNIT_S,
     );
     // SAFETY: MarkGUCPrefixReserved (utils/guc.h) only records the prefix and reports
     // placeholders already set under it; it is meant to be called from _PG_init.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pg_bearer".as_ptr()) };
 }
 
-/// `pg_bearer.audience` split on commas, trimmed, empty items dropped. Defaults to none.
-pub(crate) fn audiences() -> Vec<String> {
-    AUDIENCE
+fn text(setting: &GucSetting<Option<CString>>) -> String {
+    setting
         .get()
-        .map(|s| {
-            s.to_string_lossy()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn secs(setting: &GucSetting<i32>) -> u32 {
+    u32::try_from(setting.get()).unwrap_or(0)
+}
+
+/// A snapshot of the settings for one login.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub audiences: Vec<String>,
+    pub audience_claim: String,
+    pub identity_claim: String,
+    pub role_claim: String,
+    pub clock_skew: i64,
+    /// `None` when `pg_bearer.max_lifetime` is 0.
+    pub max_lifetime: Option<i64>,
+    pub strict_typ: bool,
+    pub http_timeout: Duration,
+    pub ca_file: String,
+    pub allow_http: bool,
+    pub jwks_source: String,
+    pub issuers_file: String,
+    pub cache_min: u32,
+    pub cache_max: u32,
+    pub cache_default: u32,
+    pub cache_grace: Duration,
+    pub unknown_kid_cooldown: Duration,
+}
+
+impl Settings {
+    /// The per-issuer defaults, for `pg_bearer_core::config::issuer_policy`.
+    pub(crate) fn defaults(&self) -> pg_bearer_core::config::Defaults {
+        pg_bearer_core::config::Defaults {
+            audiences: self.audiences.clone(),
+            audience_claim: self.audience_claim.clone(),
+            identity_claim: self.identity_claim.clone(),
+            role_claim: self.role_claim.clone(),
+            clock_skew: self.clock_skew,
+            max_lifetime: self.max_lifetime,
+            strict_typ: self.strict_typ,
+            jwks: self.jwks_source.clone(),
+        }
+    }
+
+    pub(crate) fn current() -> Settings {
+        Settings {
+            audiences: text(&AUDIENCE)
                 .split(',')
                 .map(str::trim)
                 .filter(|a| !a.is_empty())
                 .map(str::to_owned)
-                .collect()
-        })
-        .unwrap_or_default()
+                .collect(),
+            audience_claim: text(&AUDIENCE_CLAIM),
+            identity_claim: text(&IDENTITY_CLAIM),
+            role_claim: text(&ROLE_CLAIM),
+            clock_skew: i64::from(CLOCK_SKEW.get()),
+            max_lifetime: Some(i64::from(MAX_LIFETIME.get())).filter(|&m| m > 0),
+            strict_typ: STRICT_TYP.get(),
+            http_timeout: effective_http_timeout(HTTP_TIMEOUT.get()),
+            ca_file: text(&CA_FILE),
+            allow_http: ALLOW_HTTP.get(),
+            jwks_source: text(&JWKS_SOURCE),
+            issuers_file: text(&ISSUERS_FILE),
+            cache_min: secs(&CACHE_MIN),
+            cache_max: secs(&CACHE_MAX),
+            cache_default: secs(&CACHE_DEFAULT),
+            cache_grace: Duration::from_secs(u64::from(secs(&CACHE_GRACE))),
+            unknown_kid_cooldown: Duration::from_secs(u64::from(secs(&UNKNOWN_KID_COOLDOWN))),
+        }
+    }
+}
+
+/// `pg_bearer.http_timeout`, kept below `authentication_timeout`: a refresh makes up to two
+/// requests (discovery and JWKS), and the login must end before the server gives up on it,
+/// so each request gets at most a third of `authentication_timeout`.
+fn effective_http_timeout(configured_ms: i32) -> Duration {
+    // SAFETY: AuthenticationTimeout (postmaster/postmaster.h) is a plain int GUC variable of
+    // the server, read on the backend's own thread.
+    let auth_timeout_s = unsafe { pgrx::pg_sys::AuthenticationTimeout };
+    let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 3;
+    let ms = i64::from(configured_ms.max(100)).min(ceiling_ms.max(100));
+    Duration::from_millis(u64::try_from(ms).unwrap_or(5_000))
 }

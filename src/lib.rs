@@ -14,7 +14,10 @@ use pgrx::prelude::*;
 mod ffi;
 mod gucs;
 mod hba;
+mod http;
+mod keys;
 mod log;
+mod shmem;
 mod validator;
 
 pgrx::pg_module_magic!(name, version);

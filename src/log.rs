@@ -49,3 +49,11 @@ pub(crate) fn printable(s: &str) -> String {
     }
     out
 }
+
+/// An operational warning for the DBA (server log only).
+pub(crate) fn warning(what: &str) {
+    server_only(
+        PgSqlErrorCode::ERRCODE_WARNING,
+        format!("pg_bearer: {what}"),
+    );
+}

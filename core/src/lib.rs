@@ -6,3 +6,16 @@
 //! always passed in by the caller (`now`, seconds since the Unix epoch); nothing here reads a
 //! clock, a file or the network.
 #![forbid(unsafe_code)]
+
+pub mod cache;
+pub mod claims;
+pub mod config;
+pub mod discovery;
+pub mod envelope;
+pub mod freshness;
+pub mod identity;
+pub mod json;
+pub mod jwks;
+pub mod policy;
+pub mod reason;
+pub mod scope;

@@ -7,3 +7,5 @@
 pub mod cluster;
 pub mod libpq;
 pub mod logscan;
+pub mod provider;
+pub mod tokens;

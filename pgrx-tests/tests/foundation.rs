@@ -1,7 +1,7 @@
 //! The foundation: the library loads through `oauth_validator_libraries` in a real
 //! PostgreSQL 18, answers through the PG18 validator ABI, refuses tokens it cannot verify
-//! with the generic client error, logs a reason without any part of the token, and leaves
-//! the server serving other logins.
+//! (not configured, issuer unreachable) with the generic client error, logs a reason without
+//! any part of the token, and leaves the server serving other logins.
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
@@ -100,12 +100,19 @@ fn token_after_libpq_discovery_round_is_refused_the_same_way() {
 }
 
 #[test]
-fn configured_module_still_fails_closed_without_a_verifier() {
-    let cluster = cluster(false, &["pg_bearer.audience = 'postgres-db'"], "");
+fn unreachable_issuer_fails_closed_with_a_logged_reason() {
+    let cluster = cluster(
+        false,
+        &[
+            "pg_bearer.audience = 'postgres-db'",
+            "pg_bearer.http_timeout = 2000",
+        ],
+        "",
+    );
     let error = refused_login(&cluster, &well_known());
     assert!(error.contains(GENERIC_ERROR), "client error: {error}");
     assert!(
-        cluster.log().contains("reason=verification_unavailable"),
+        cluster.log().contains("reason=discovery_failed"),
         "{}",
         cluster.log()
     );
@@ -134,7 +141,10 @@ fn preloaded_library_refuses_the_same_way() {
 fn delegated_ident_mapping_line_refuses_the_same_way() {
     let cluster = cluster(
         false,
-        &["pg_bearer.audience = 'postgres-db'"],
+        &[
+            "pg_bearer.audience = 'postgres-db'",
+            "pg_bearer.http_timeout = 2000",
+        ],
         "delegate_ident_mapping=1",
     );
     let error = refused_login(&cluster, &well_known());
@@ -150,7 +160,14 @@ fn delegated_ident_mapping_line_refuses_the_same_way() {
 #[test]
 fn every_refusal_shows_the_client_the_same_error() {
     let unconfigured = cluster(false, &[], "");
-    let configured = cluster(false, &["pg_bearer.audience = 'postgres-db'"], "");
+    let configured = cluster(
+        false,
+        &[
+            "pg_bearer.audience = 'postgres-db'",
+            "pg_bearer.http_timeout = 2000",
+        ],
+        "",
+    );
     let a = refused_login(&unconfigured, &well_known());
     let b = refused_login(&configured, &well_known());
     // libpq prefixes the server's message with the address, which differs per cluster.
@@ -179,7 +196,7 @@ fn reload_applies_settings_to_the_next_login() {
     cluster.reconfigure(&config);
     refused_login(&cluster, &well_known());
     assert!(
-        cluster.log().contains("reason=verification_unavailable"),
+        cluster.log().contains("reason=discovery_failed"),
         "{}",
         cluster.log()
     );

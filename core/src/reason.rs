@@ -1,0 +1,299 @@
+//! Why a token was rejected: one stable code per check, and the [`Rejection`] the verifier
+//! returns.
+//!
+//! Codes are meant for the server log (at COMMERROR, never shown to the client) and are part
+//! of the module's interface: they are never renamed, only added.
+
+use std::fmt;
+
+/// The check that refused a token. [`Reason::code`] gives a stable snake_case string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Reason {
+    /// The issuer policy or the HBA line cannot authorize anything (no audience configured,
+    /// no non-implicit scope on the HBA line, delegate mode without a role claim, an invalid
+    /// policy). Fails closed.
+    NotConfigured,
+    /// The token is longer than [`crate::envelope::MAX_TOKEN_LEN`], or its header segment is
+    /// longer than [`crate::envelope::MAX_HEADER_LEN`]. Checked before anything is decoded.
+    TokenTooLarge,
+    /// Not a compact JWS: not exactly three non-empty segments, or a segment that is not
+    /// canonical unpadded base64url.
+    MalformedEnvelope,
+    /// The JOSE header is not a JSON object of the expected shape: invalid JSON or UTF-8, a
+    /// byte-order mark, nesting too deep, `alg` missing or not a string, `kid`/`typ` not a
+    /// string, `kid` too long.
+    MalformedHeader,
+    /// The claims segment is not a JSON object (invalid JSON or UTF-8, byte-order mark,
+    /// nesting too deep).
+    MalformedPayload,
+    /// A JSON member name appears twice in the same object, in the header or the claims.
+    DuplicateMember,
+    /// The header `alg` is not on the policy's allow-list (this includes `none` in any
+    /// spelling, every `HS*`, and names that are not algorithms at all).
+    AlgNotAllowed,
+    /// The header carries a parameter that is refused outright: `crit`, `jku`, `x5u`, `jwk`,
+    /// `x5c`, `cty`, `enc`, `zip`, `p2c`, `b64`, `epk`, `apu`, `apv`, `iv`, `tag`.
+    ForbiddenHeader,
+    /// The header `typ` names a type that is not an access token under the policy's
+    /// [`crate::policy::TypPolicy`].
+    WrongTyp,
+    /// The header names a `kid` that no usable key in the key set has. The caller may refetch
+    /// the JWKS (rate-limited) and try once more.
+    UnknownKid,
+    /// More than one usable key could verify the token: the `kid` is shared by several keys,
+    /// or the token has no `kid` and several keys fit its `alg`.
+    AmbiguousKey,
+    /// The token has no `kid` and no usable key fits its `alg`.
+    NoMatchingKey,
+    /// The key named by `kid` is bound to another algorithm or curve than the header `alg`.
+    KeyAlgMismatch,
+    /// The signature does not verify with the selected key (wrong length, tampered, or made
+    /// with another key).
+    BadSignature,
+    /// A required claim is absent. [`Rejection::claim`] names it.
+    MissingClaim,
+    /// A claim has the wrong JSON type or an impossible value (an `exp` string, an `iss`
+    /// array, an empty `sub`, a non-string in `aud`). Never treated as "absent".
+    /// [`Rejection::claim`] names it.
+    MalformedClaim,
+    /// `iss` is a string but not byte-for-byte the configured issuer.
+    WrongIssuer,
+    /// No accepted audience in the audience claim (or, when the audience claim is not `aud`,
+    /// the token also carries an `aud` without an accepted audience).
+    WrongAudience,
+    /// `now >= exp + clock_skew`.
+    Expired,
+    /// `now < nbf - clock_skew`.
+    NotYetValid,
+    /// `iat > now + clock_skew`.
+    IssuedInFuture,
+    /// `exp - iat`, or `exp - now`, exceeds the policy's maximum lifetime.
+    LifetimeTooLong,
+    /// A claim the policy requires to have a fixed value has another value.
+    ClaimMismatch,
+    /// The client claim is not on the policy's list of allowed clients.
+    ClientNotAllowed,
+    /// A scope of the HBA line is not granted by the token.
+    MissingScope,
+    /// The identity claim is not a usable authenticated identity: empty, too long, or
+    /// containing control or bidirectional-formatting characters.
+    BadIdentity,
+    /// The identity claim is an e-mail address but `email_verified` is not JSON `true`.
+    EmailNotVerified,
+    /// Delegated mapping: the requested role is not one of the roles in the token.
+    RoleNotGranted,
+}
+
+impl Reason {
+    /// The stable snake_case code, for logs and statistics.
+    pub fn code(self) -> &'static str {
+        match self {
+            Reason::NotConfigured => "not_configured",
+            Reason::TokenTooLarge => "token_too_large",
+            Reason::MalformedEnvelope => "malformed_envelope",
+            Reason::MalformedHeader => "malformed_header",
+            Reason::MalformedPayload => "malformed_payload",
+            Reason::DuplicateMember => "duplicate_member",
+            Reason::AlgNotAllowed => "alg_not_allowed",
+            Reason::ForbiddenHeader => "forbidden_header",
+            Reason::WrongTyp => "wrong_typ",
+            Reason::UnknownKid => "unknown_kid",
+            Reason::AmbiguousKey => "ambiguous_key",
+            Reason::NoMatchingKey => "no_matching_key",
+            Reason::KeyAlgMismatch => "key_alg_mismatch",
+            Reason::BadSignature => "bad_signature",
+            Reason::MissingClaim => "missing_claim",
+            Reason::MalformedClaim => "malformed_claim",
+            Reason::WrongIssuer => "wrong_issuer",
+            Reason::WrongAudience => "wrong_audience",
+            Reason::Expired => "expired",
+            Reason::NotYetValid => "not_yet_valid",
+            Reason::IssuedInFuture => "issued_in_future",
+            Reason::LifetimeTooLong => "lifetime_too_long",
+            Reason::ClaimMismatch => "claim_mismatch",
+            Reason::ClientNotAllowed => "client_not_allowed",
+            Reason::MissingScope => "missing_scope",
+            Reason::BadIdentity => "bad_identity",
+            Reason::EmailNotVerified => "email_not_verified",
+            Reason::RoleNotGranted => "role_not_granted",
+        }
+    }
+
+    /// Every reason, for documentation and tests.
+    pub const ALL: &'static [Reason] = &[
+        Reason::NotConfigured,
+        Reason::TokenTooLarge,
+        Reason::MalformedEnvelope,
+        Reason::MalformedHeader,
+        Reason::MalformedPayload,
+        Reason::DuplicateMember,
+        Reason::AlgNotAllowed,
+        Reason::ForbiddenHeader,
+        Reason::WrongTyp,
+        Reason::UnknownKid,
+        Reason::AmbiguousKey,
+        Reason::NoMatchingKey,
+        Reason::KeyAlgMismatch,
+        Reason::BadSignature,
+        Reason::MissingClaim,
+        Reason::MalformedClaim,
+        Reason::WrongIssuer,
+        Reason::WrongAudience,
+        Reason::Expired,
+        Reason::NotYetValid,
+        Reason::IssuedInFuture,
+        Reason::LifetimeTooLong,
+        Reason::ClaimMismatch,
+        Reason::ClientNotAllowed,
+        Reason::MissingScope,
+        Reason::BadIdentity,
+        Reason::EmailNotVerified,
+        Reason::RoleNotGranted,
+    ];
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// The longest `kid` a [`Rejection`] repeats; longer ones are left out.
+pub const MAX_LOGGED_KID_LEN: usize = 64;
+
+/// A refused token: what failed, and the little that is safe to log about it.
+///
+/// Its `Display` shows only the reason code, the claim name and a sanitized `kid`; it never
+/// shows any other part of the token, and never the identity (the caller decides whether to
+/// log [`Rejection::identity`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The check that failed.
+    pub reason: Reason,
+    /// The claim the failed check concerned (`"exp"`, `"aud"`, `"scope"`, the configured
+    /// identity claim's role `"identity"`, ...), when there is one.
+    pub claim: Option<&'static str>,
+    /// The header `kid`, only if it is 1..=[`MAX_LOGGED_KID_LEN`] bytes of
+    /// `[A-Za-z0-9._~+/=:-]`; otherwise `None`. It comes from an unverified header: treat it
+    /// as a hint.
+    pub kid: Option<String>,
+    /// The identity the token names, only when its signature verified and the identity
+    /// passed the identity checks (so it is safe to log). `None` otherwise.
+    pub identity: Option<String>,
+}
+
+impl Rejection {
+    /// A rejection with nothing but a reason.
+    pub fn new(reason: Reason) -> Self {
+        Rejection {
+            reason,
+            claim: None,
+            kid: None,
+            identity: None,
+        }
+    }
+
+    /// A rejection about one claim.
+    pub fn for_claim(reason: Reason, claim: &'static str) -> Self {
+        Rejection {
+            reason,
+            claim: Some(claim),
+            kid: None,
+            identity: None,
+        }
+    }
+
+    pub(crate) fn with_kid(mut self, kid: Option<&str>) -> Self {
+        self.kid = kid.and_then(sanitize_kid);
+        self
+    }
+}
+
+impl From<Reason> for Rejection {
+    fn from(reason: Reason) -> Self {
+        Rejection::new(reason)
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "token rejected: {}", self.reason.code())?;
+        if let Some(claim) = self.claim {
+            write!(f, " (claim {claim})")?;
+        }
+        if let Some(kid) = &self.kid {
+            write!(f, " kid={kid}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// Returns the `kid` if it is short and made only of characters that cannot break a log line
+/// or be mistaken for log syntax.
+pub(crate) fn sanitize_kid(kid: &str) -> Option<String> {
+    let ok = !kid.is_empty()
+        && kid.len() <= MAX_LOGGED_KID_LEN
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._~+/=:-".contains(&b));
+    ok.then(|| kid.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for r in Reason::ALL {
+            let code = r.code();
+            assert!(seen.insert(code), "duplicate code {code}");
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert_eq!(r.to_string(), code);
+        }
+    }
+
+    #[test]
+    fn unsafe_kids_are_not_repeated() {
+        for kid in [
+            "",
+            "a b",
+            "a\nb",
+            "a\0b",
+            "' OR 1=1--",
+            "\"x\"",
+            "é",
+            &"k".repeat(65),
+        ] {
+            assert_eq!(sanitize_kid(kid), None, "{kid:?}");
+        }
+        for kid in [
+            "abc",
+            "nOo3ZDrODXEK1jKWhXslHR_KXEg",
+            "a+b/c=",
+            "2024-01:rsa.1~x",
+            &"k".repeat(64),
+        ] {
+            assert_eq!(sanitize_kid(kid).as_deref(), Some(kid));
+        }
+    }
+
+    #[test]
+    fn display_shows_code_claim_and_sanitized_kid_only() {
+        let r = Rejection::for_claim(Reason::Expired, "exp").with_kid(Some("key-1"));
+        assert_eq!(
+            r.to_string(),
+            "token rejected: expired (claim exp) kid=key-1"
+        );
+        let mut r = Rejection::new(Reason::UnknownKid).with_kid(Some("../x\nFATAL: y"));
+        r.identity = Some("alice".into());
+        assert_eq!(r.to_string(), "token rejected: unknown_kid");
+    }
+}

@@ -1,0 +1,273 @@
+//! HTTPS for discovery, JWKS and (later) introspection: deadlines, no redirects, capped bodies,
+//! and a backend that stays interruptible while it waits.
+//!
+//! Process model: every connection is a fresh backend, and pg_bearer's caches live in shared
+//! memory, so a backend only talks to the provider when the shared cache says it must. The
+//! client is therefore built per call, inside the backend, never in the postmaster: nothing here
+//! has to survive a `fork()`.
+//!
+//! Why `reqwest` on a current-thread tokio runtime: it is the well-kept HTTP client with
+//! rustls, and driving it ourselves lets the backend check PostgreSQL's `InterruptPending`
+//! every few milliseconds while it waits, so `pg_terminate_backend`, `authentication_timeout`
+//! and shutdown are honoured. The runtime is created for one call and shut down without
+//! waiting; its one helper thread (blocking DNS lookups) has every signal blocked, so
+//! PostgreSQL's signal handlers always run on the backend's own thread.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+/// How a request may be made.
+#[derive(Debug, Clone)]
+pub(crate) struct HttpPolicy {
+    /// Whole-request deadline (connect, TLS, headers and body).
+    pub timeout: Duration,
+    /// PEM bundle trusted in addition to the system roots.
+    pub ca_file: Option<String>,
+    /// Permit `http://` URLs (tests only).
+    pub allow_http: bool,
+    /// Largest body accepted, in bytes.
+    pub max_body: usize,
+}
+
+/// A response with the few headers pg_bearer uses.
+#[derive(Debug)]
+pub(crate) struct HttpResponse {
+    pub status: u16,
+    pub content_type: Option<String>,
+    /// `Cache-Control` (repeated lines joined with ", "), `Expires`, `Date`, `Age`.
+    pub cache_control: Option<String>,
+    pub expires: Option<String>,
+    pub date: Option<String>,
+    pub age: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request produced no usable response. `Display` gives a short, token-free reason.
+#[derive(Debug)]
+pub(crate) enum HttpError {
+    /// The deadline passed.
+    Timeout,
+    /// PostgreSQL asked this backend to stop (terminate, cancel, authentication timeout).
+    Interrupted,
+    /// The URL is not acceptable (scheme, syntax).
+    BadUrl(String),
+    /// The trust configuration could not be loaded.
+    Trust(String),
+    /// Connecting, TLS or the HTTP exchange failed.
+    Transport(String),
+    /// A 3xx answer: redirects are never followed.
+    Redirect(u16),
+    /// The body exceeded `max_body`.
+    TooLarge,
+}
+
+impl std::fmt::Display for HttpError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HttpError::Timeout => write!(f, "timed out"),
+            HttpError::Interrupted => write!(f, "interrupted"),
+            HttpError::BadUrl(why) => write!(f, "unacceptable URL: {why}"),
+            HttpError::Trust(why) => write!(f, "TLS trust configuration: {why}"),
+            HttpError::Transport(why) => write!(f, "{why}"),
+            HttpError::Redirect(status) => write!(f, "redirect (HTTP {status}) not followed"),
+            HttpError::TooLarge => write!(f, "response body too large"),
+        }
+    }
+}
+
+/// `GET url`, asking for JSON.
+pub(crate) fn get_json(url: &str, policy: &HttpPolicy) -> Result<HttpResponse, HttpError> {
+    request(url, policy, |client, url| {
+        client.get(url).header("Accept", "application/json")
+    })
+}
+
+fn request(
+    url: &str,
+    policy: &HttpPolicy,
+    build: impl FnOnce(&reqwest::Client, reqwest::Url) -> reqwest::RequestBuilder,
+) -> Result<HttpResponse, HttpError> {
+    let url = reqwest::Url::parse(url).map_err(|e| HttpError::BadUrl(e.to_string()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if policy.allow_http => {
+            crate::log::warning("pg_bearer.allow_http is on: fetching over plain HTTP");
+        }
+        other => return Err(HttpError::BadUrl(format!("scheme {other} is not https"))),
+    }
+    let client = client(policy)?;
+    let started = Instant::now();
+    let deadline = started + policy.timeout;
+    let max_body = policy.max_body;
+    let call = async move {
+        let mut response = build(&client, url)
+            .send()
+            .await
+            .map_err(|e| HttpError::Transport(describe(e)))?;
+        let status = response.status().as_u16();
+        if response.status().is_redirection() {
+            return Err(HttpError::Redirect(status));
+        }
+        let header = |name| {
+            response
+                .headers()
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let present = |name| Some(header(name)).filter(|s: &String| !s.is_empty());
+        let content_type = present(reqwest::header::CONTENT_TYPE);
+        let cache_control = present(reqwest::header::CACHE_CONTROL);
+        let expires = present(reqwest::header::EXPIRES);
+        let date = present(reqwest::header::DATE);
+        let age = present(reqwest::header::AGE);
+        if response
+            .content_length()
+            .is_some_and(|n| n > max_body as u64)
+        {
+            return Err(HttpError::TooLarge);
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| HttpError::Transport(describe(e)))?
+        {
+            if body.len() + chunk.len() > max_body {
+                return Err(HttpError::TooLarge);
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(HttpResponse {
+            status,
+            content_type,
+            cache_control,
+            expires,
+            date,
+            age,
+            body,
+        })
+    };
+    run_interruptibly(call, deadline)
+}
+
+/// Drives `call` on a fresh current-thread runtime until it finishes, the deadline passes, or
+/// PostgreSQL has an interrupt pending.
+fn run_interruptibly<T>(
+    call: impl Future<Output = Result<T, HttpError>>,
+    deadline: Instant,
+) -> Result<T, HttpError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .max_blocking_threads(1)
+        .on_thread_start(block_all_signals)
+        .build()
+        .map_err(|e| HttpError::Transport(format!("cannot start the I/O runtime: {e}")))?;
+    let outcome = runtime.block_on(async {
+        let watch = async {
+            loop {
+                if interrupt_pending() {
+                    return HttpError::Interrupted;
+                }
+                if Instant::now() >= deadline {
+                    return HttpError::Timeout;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::select! {
+            result = call => result,
+            stop = watch => Err(stop),
+        }
+    });
+    // A DNS lookup may still be running on the helper thread; do not wait for it.
+    runtime.shutdown_background();
+    outcome
+}
+
+fn interrupt_pending() -> bool {
+    pgrx::pg_sys::elog::interrupt_pending()
+}
+
+/// Runs on the runtime's helper threads: block every signal so that PostgreSQL's handlers
+/// (SIGTERM, SIGINT, SIGALRM for timeouts, SIGUSR1 latches) run on the backend thread only.
+fn block_all_signals() {
+    // SAFETY: sigfillset initialises the local set; pthread_sigmask only changes the calling
+    // thread's mask (a runtime helper thread, never the backend's own thread).
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+}
+
+/// A client that trusts the system roots plus `ca_file`, follows no redirects, uses no proxy
+/// from the environment, and speaks HTTP/1.1.
+fn client(policy: &HttpPolicy) -> Result<reqwest::Client, HttpError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = policy.ca_file.as_deref().filter(|p| !p.is_empty()) {
+        let mut added = 0;
+        for cert in CertificateDer::pem_file_iter(path)
+            .map_err(|e| HttpError::Trust(format!("{path}: {e}")))?
+        {
+            let cert = cert.map_err(|e| HttpError::Trust(format!("{path}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| HttpError::Trust(format!("{path}: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(HttpError::Trust(format!("{path}: no certificate")));
+        }
+    }
+    if roots.is_empty() {
+        return Err(HttpError::Trust("no trusted root certificates".into()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| HttpError::Trust(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .http1_only()
+        .timeout(policy.timeout)
+        .connect_timeout(policy.timeout)
+        .user_agent(concat!("pg_bearer/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| HttpError::Transport(describe(e)))
+}
+
+/// A short description of a transport error: its innermost causes (refused, DNS, certificate,
+/// timeout), without reqwest's outer "error sending request for url (...)" wrapper. Never
+/// carries request headers or bodies.
+fn describe(e: reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "timed out".to_owned();
+    }
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        causes.push(s.to_string());
+        source = s.source();
+    }
+    if causes.is_empty() {
+        return e.without_url().to_string();
+    }
+    // Each cause often repeats the next one in parentheses; keep the distinct ones.
+    causes.dedup();
+    causes.join(": ")
+}

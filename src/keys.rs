@@ -1,0 +1,352 @@
+//! An issuer's verification keys, from the shared cache or the provider: the glue between the
+//! cache state machine (`pg_bearer_core::cache`), shared memory (`shmem`) and HTTPS (`http`).
+//!
+//! The lock is held only inside `SharedCache::with_slot` closures, which copy plain data;
+//! every fetch happens between them.
+
+use std::num::NonZeroI32;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome};
+use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
+use pg_bearer_core::freshness::{FreshnessBounds, ResponseCacheHeaders};
+use pg_bearer_core::jwks::{JwksLimits, KeySet};
+use pgrx::pg_sys;
+
+use crate::gucs::Settings;
+use crate::http::{self, HttpPolicy, HttpResponse};
+use crate::shmem::{SharedCache, JWKS_MAX, META_MAX};
+
+/// Keys of one issuer, parsed for this login.
+pub(crate) struct Keys {
+    pub set: KeySet,
+    /// The cache generation the keys came from (for the unknown-`kid` rule).
+    pub generation: u64,
+}
+
+/// Why no keys could be had. `code()` is the stable log reason; `detail` is token-free.
+#[derive(Debug)]
+pub(crate) struct KeysError {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl KeysError {
+    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        KeysError {
+            code,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the cache's clock, the same in every backend.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The cache policy the settings describe.
+pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, KeysError> {
+    let mut policy = CachePolicy::default();
+    policy.freshness = FreshnessBounds {
+        floor_secs: settings.cache_min,
+        ceiling_secs: settings.cache_max,
+        default_secs: settings.cache_default,
+    };
+    policy.grace = settings.cache_grace;
+    policy.unknown_kid_cooldown = settings.unknown_kid_cooldown;
+    // A refresh is at most two requests; a waiter waits less than one.
+    policy.refresh_deadline = settings.http_timeout * 2 + Duration::from_secs(2);
+    policy.refresh_wait = (settings.http_timeout)
+        .min(Duration::from_secs(2))
+        .max(policy.poll_interval);
+    policy
+        .check()
+        .map_err(|e| KeysError::new("not_configured", format!("cache settings: {e}")))?;
+    Ok(policy)
+}
+
+/// Keys for `target`, fetching (as the one refresher) or waiting (bounded) when the cache says
+/// so. `need` is `Fresh` for a normal lookup, `KidMissing` after the cached keys lacked the
+/// token's `kid`.
+pub(crate) fn keys(
+    target: &IssuerTarget,
+    key_source: &str,
+    need: Need,
+    settings: &Settings,
+) -> Result<Keys, KeysError> {
+    let policy = cache_policy(settings)?;
+    let source = KeySource::parse(key_source, settings.allow_http)
+        .map_err(|e| KeysError::new("not_configured", format!("key source: {e}")))?;
+    let cache = SharedCache::attach();
+    // SAFETY: MyProcPid (miscadmin.h) is set at backend start and never changes.
+    let pid = unsafe { pg_sys::MyProcPid };
+    let me = NonZeroI32::new(pid).ok_or_else(|| KeysError::new("internal", "no backend PID"))?;
+    let issuer = target.issuer();
+    let waiting_since = now_ms();
+    loop {
+        let now = now_ms();
+        let (decision, data, generation) = cache
+            .with_slot(issuer, now, |slot| {
+                let decision = slot.state.on_lookup(now, need, &policy, me);
+                let data = matches!(
+                    decision,
+                    LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing
+                )
+                .then(|| slot.data());
+                (decision, data, slot.state.generation())
+            })
+            .ok_or_else(|| KeysError::new("cache_full", "no shared cache slot is free"))?;
+        match decision {
+            LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing => {
+                let (_meta, jwks) = data.unwrap_or_default();
+                if jwks.is_empty() {
+                    return Err(KeysError::new("keys_unavailable", "no keys cached"));
+                }
+                return parse(&jwks, generation);
+            }
+            LookupDecision::Refresh(ticket) => {
+                let fetched = fetch(target, &source, settings);
+                let now = now_ms();
+                let recorded = cache.with_slot(issuer, now, |slot| match &fetched {
+                    Ok(f) => match slot.state.on_refresh_success(ticket, f.fresh_for, &policy) {
+                        RefreshOutcome::Recorded { generation } => {
+                            slot.store(&f.meta, &f.jwks);
+                            Some(generation)
+                        }
+                        RefreshOutcome::NotOwner => None,
+                    },
+                    Err(_) => {
+                        let _ = slot.state.on_refresh_failure(ticket, now, &policy);
+                        None
+                    }
+                });
+                match fetched {
+                    Ok(f) => return parse(&f.jwks, recorded.flatten().unwrap_or(0)),
+                    Err(e) => {
+                        crate::log::warning(&format!(
+                            "key refresh failed: reason={} issuer=\"{}\" detail=\"{}\"",
+                            e.code,
+                            crate::log::printable(issuer),
+                            crate::log::printable(&e.detail)
+                        ));
+                        // Stale keys within grace may still be usable: ask the cache again.
+                        // The failure put the slot in backoff, so this cannot loop on fetches.
+                        if matches!(need, Need::KidMissing { .. }) {
+                            return Err(e);
+                        }
+                        let again = cache.with_slot(issuer, now_ms(), |slot| {
+                            let d = slot.state.on_lookup(now_ms(), need, &policy, me);
+                            let usable = matches!(
+                                d,
+                                LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing
+                            );
+                            (usable.then(|| slot.data()), slot.state.generation())
+                        });
+                        return match again {
+                            Some((Some((_, jwks)), generation)) if !jwks.is_empty() => {
+                                parse(&jwks, generation)
+                            }
+                            _ => Err(e),
+                        };
+                    }
+                }
+            }
+            LookupDecision::WaitForRefresh { owner_deadline } => {
+                match policy.wait_step_ms(waiting_since, now_ms(), owner_deadline) {
+                    Some(ms) => sleep_interruptibly(ms),
+                    None => {
+                        return Err(KeysError::new(
+                            "keys_unavailable",
+                            "timed out waiting for another backend's key refresh",
+                        ))
+                    }
+                }
+            }
+            LookupDecision::Unavailable { .. } => {
+                return Err(KeysError::new(
+                    "keys_unavailable",
+                    "provider unreachable recently; retrying after backoff",
+                ))
+            }
+        }
+    }
+}
+
+fn parse(jwks: &[u8], generation: u64) -> Result<Keys, KeysError> {
+    let set = KeySet::from_jwks_json(jwks, &JwksLimits::default())
+        .map_err(|e| KeysError::new("bad_jwks", e.code()))?;
+    Ok(Keys { set, generation })
+}
+
+/// What one successful refresh brings back.
+struct Fetched {
+    meta: Vec<u8>,
+    jwks: Vec<u8>,
+    fresh_for: u32,
+}
+
+fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
+    HttpPolicy {
+        timeout: settings.http_timeout,
+        ca_file: Some(settings.ca_file.clone()).filter(|s| !s.is_empty()),
+        allow_http: settings.allow_http,
+        max_body,
+    }
+}
+
+/// Discovery (unless the keys' location is configured) and the JWKS. Checks everything before
+/// anything is cached: the metadata's issuer, the JWKS's shape and size.
+fn fetch(
+    target: &IssuerTarget,
+    source: &KeySource,
+    settings: &Settings,
+) -> Result<Fetched, KeysError> {
+    let bounds = FreshnessBounds {
+        floor_secs: settings.cache_min,
+        ceiling_secs: settings.cache_max,
+        default_secs: settings.cache_default,
+    };
+    let (meta, jwks_uri) = match source {
+        KeySource::StaticFile(path) => {
+            let jwks = std::fs::read(path)
+                .map_err(|e| KeysError::new("jwks_unavailable", format!("{path}: {e}")))?;
+            check_jwks(&jwks)?;
+            // A file is configuration: re-read it at the cache floor.
+            return Ok(Fetched {
+                meta: Vec::new(),
+                jwks,
+                fresh_for: bounds.floor_secs,
+            });
+        }
+        KeySource::JwksUri(uri) => (Vec::new(), uri.clone()),
+        KeySource::Discovery => {
+            let metadata = discover(target, settings)?;
+            let uri = metadata
+                .require_jwks_uri()
+                .map_err(|e| KeysError::new("discovery_failed", e.to_string()))?
+                .to_owned();
+            (metadata.to_bytes(), uri)
+        }
+    };
+    let response = json_get(&jwks_uri, settings, JWKS_MAX, "jwks_unavailable")?;
+    check_jwks(&response.body)?;
+    let received = now_ms() / 1000;
+    let fresh_for = ResponseCacheHeaders {
+        cache_control: response.cache_control.as_deref(),
+        expires: response.expires.as_deref(),
+        date: response.date.as_deref(),
+        age: response.age.as_deref(),
+    }
+    .lifetime_secs(received, &bounds);
+    if meta.len() > META_MAX {
+        return Err(KeysError::new(
+            "discovery_failed",
+            "metadata too large to cache",
+        ));
+    }
+    Ok(Fetched {
+        meta,
+        jwks: response.body,
+        fresh_for,
+    })
+}
+
+fn check_jwks(jwks: &[u8]) -> Result<(), KeysError> {
+    if jwks.len() > JWKS_MAX {
+        return Err(KeysError::new("bad_jwks", "too_large"));
+    }
+    let set = KeySet::from_jwks_json(jwks, &JwksLimits::default())
+        .map_err(|e| KeysError::new("bad_jwks", e.code()))?;
+    if set.keys().is_empty() {
+        return Err(KeysError::new("bad_jwks", "no usable signing key"));
+    }
+    Ok(())
+}
+
+/// Tries each discovery URL in turn; the first document whose `issuer` matches wins.
+fn discover(target: &IssuerTarget, settings: &Settings) -> Result<ProviderMetadata, KeysError> {
+    let mut last = KeysError::new("discovery_failed", "no discovery URL");
+    // The next URL is tried only when one is not found: any other failure (an issuer
+    // mismatch above all) is final.
+    for url in target.discovery_urls() {
+        match json_get(url, settings, 256 * 1024, "discovery_failed") {
+            Ok(response) => {
+                return ProviderMetadata::from_json(
+                    &response.body,
+                    target.issuer(),
+                    settings.allow_http,
+                )
+                .map_err(|e| KeysError::new("discovery_failed", format!("{url}: {e}")));
+            }
+            Err(e) if e.detail == "HTTP 404" => {
+                last = KeysError::new(e.code, format!("{url}: {}", e.detail))
+            }
+            Err(e) => return Err(KeysError::new(e.code, format!("{url}: {}", e.detail))),
+        }
+    }
+    Err(last)
+}
+
+/// GET a JSON document: 200 with a JSON media type, or an error coded `code`.
+fn json_get(
+    url: &str,
+    settings: &Settings,
+    max_body: usize,
+    code: &'static str,
+) -> Result<HttpResponse, KeysError> {
+    let response = http::get_json(url, &http_policy(settings, max_body)).map_err(|e| {
+        if matches!(e, http::HttpError::Interrupted) {
+            check_for_interrupts();
+        }
+        KeysError::new(code, e.to_string())
+    })?;
+    if response.status != 200 {
+        return Err(KeysError::new(code, format!("HTTP {}", response.status)));
+    }
+    let json = response
+        .content_type
+        .as_deref()
+        .map(|ct| {
+            let media = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            media == "application/json"
+                || (media.starts_with("application/") && media.ends_with("+json"))
+        })
+        .unwrap_or(false);
+    if !json {
+        return Err(KeysError::new(code, "response is not JSON"));
+    }
+    Ok(response)
+}
+
+/// Sleeps on the backend's latch, waking for interrupts (terminate, authentication timeout)
+/// and postmaster death.
+fn sleep_interruptibly(ms: u32) {
+    // SAFETY: WaitLatch/ResetLatch (storage/latch.h) on MyLatch, the backend's own latch, set
+    // up before authentication; WL_EXIT_ON_PM_DEATH exits if the postmaster dies.
+    unsafe {
+        pg_sys::WaitLatch(
+            pg_sys::MyLatch,
+            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            i64::from(ms.max(1)),
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+        pg_sys::ResetLatch(pg_sys::MyLatch);
+    }
+    check_for_interrupts();
+}
+
+/// PostgreSQL's CHECK_FOR_INTERRUPTS: during authentication a pending terminate or
+/// authentication timeout ends the backend here (FATAL, which exits the process rather than
+/// unwinding).
+fn check_for_interrupts() {
+    pgrx::pg_sys::check_for_interrupts!();
+}

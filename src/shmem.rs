@@ -1,0 +1,209 @@
+//! The key cache shared by every backend: one DSM-registry segment with an LWLock and a slot
+//! per issuer.
+//!
+//! Every connection is a fresh forked process, so a cache in process memory would be empty at
+//! every login. `GetNamedDSMSegment` (PostgreSQL 17+, `storage/dsm_registry.h`) creates the
+//! segment on first use by any backend and hands the same one to all later backends, without
+//! `shared_preload_libraries` (and it works the same when preloaded).
+//!
+//! Locking: [`SharedCache::with_slot`] holds the exclusive lock only while its closure runs,
+//! and the closure gets plain data (the state machine from `pg_bearer_core::cache` and byte
+//! buffers): it cannot do I/O. The lock is released by a guard, so a panic inside the closure
+//! (a bug) still releases it.
+
+use std::ffi::c_void;
+use std::mem::size_of;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use pg_bearer_core::cache::IssuerCacheState;
+use pgrx::pg_sys;
+
+/// Issuers cached at once; the least recently used is replaced when all are taken.
+const SLOTS: usize = 16;
+/// Longest issuer identifier cached.
+pub(crate) const ISSUER_MAX: usize = 1024;
+/// Largest stored discovery metadata (`ProviderMetadata::to_bytes`).
+pub(crate) const META_MAX: usize = 8 * 1024;
+/// Largest stored JWKS document. Real ones are 1-20 KiB (Entra ID, with certificate chains,
+/// is the largest seen).
+pub(crate) const JWKS_MAX: usize = 128 * 1024;
+/// Changing the layout means changing the name: a server keeps a segment until it restarts,
+/// and a library upgraded meanwhile must not read the old layout. Bump the suffix with any
+/// change to `Shared` or `Slot`; `IssuerCacheState::LAYOUT_VERSION` is checked below.
+const SEGMENT_NAME: &std::ffi::CStr = c"pg_bearer_key_cache_v1";
+const _: () = assert!(
+    IssuerCacheState::LAYOUT_VERSION == 1,
+    "bump SEGMENT_NAME with the state layout"
+);
+
+/// One issuer's cached discovery metadata and keys.
+#[repr(C)]
+pub(crate) struct Slot {
+    in_use: bool,
+    issuer_len: u32,
+    issuer: [u8; ISSUER_MAX],
+    last_used_ms: i64,
+    /// The state machine of `pg_bearer_core::cache`.
+    pub state: IssuerCacheState,
+    meta_len: u32,
+    meta: [u8; META_MAX],
+    jwks_len: u32,
+    jwks: [u8; JWKS_MAX],
+}
+
+impl Slot {
+    fn issuer(&self) -> &[u8] {
+        &self.issuer[..(self.issuer_len as usize).min(ISSUER_MAX)]
+    }
+
+    /// Copies of the stored metadata and JWKS (empty before the first success).
+    pub(crate) fn data(&self) -> (Vec<u8>, Vec<u8>) {
+        (
+            self.meta[..(self.meta_len as usize).min(META_MAX)].to_vec(),
+            self.jwks[..(self.jwks_len as usize).min(JWKS_MAX)].to_vec(),
+        )
+    }
+
+    /// Stores metadata and JWKS; `false` (nothing stored) if either is too large. The caller
+    /// checks sizes before recording a refresh success, so this is a second line.
+    pub(crate) fn store(&mut self, meta: &[u8], jwks: &[u8]) -> bool {
+        if meta.len() > META_MAX || jwks.len() > JWKS_MAX {
+            return false;
+        }
+        self.meta[..meta.len()].copy_from_slice(meta);
+        self.meta_len = meta.len() as u32;
+        self.jwks[..jwks.len()].copy_from_slice(jwks);
+        self.jwks_len = jwks.len() as u32;
+        true
+    }
+
+    fn claim(&mut self, issuer: &[u8]) {
+        self.in_use = true;
+        self.issuer[..issuer.len()].copy_from_slice(issuer);
+        self.issuer_len = issuer.len() as u32;
+        self.state = IssuerCacheState::default();
+        self.meta_len = 0;
+        self.jwks_len = 0;
+    }
+}
+
+#[repr(C)]
+struct Shared {
+    lock: pg_sys::LWLock,
+    tranche_id: i32,
+    slots: [Slot; SLOTS],
+}
+
+/// This backend's mapping of the segment.
+pub(crate) struct SharedCache {
+    shared: *mut Shared,
+}
+
+static ATTACHED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Zeroes a new segment and sets up its lock. Runs once per server, under the DSM registry's
+/// own lock, in whichever backend first asks for the segment.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn init_segment(ptr: *mut c_void) {
+    let shared = ptr.cast::<Shared>();
+    // SAFETY: GetNamedDSMSegment hands us `size_of::<Shared>()` writable bytes; all-zero is a
+    // valid Shared (unused slots, empty state). LWLockNewTrancheId/LWLockInitialize
+    // (storage/lwlock.h) initialise the lock in place, as the DSM registry documents.
+    unsafe {
+        std::ptr::write_bytes(ptr.cast::<u8>(), 0, size_of::<Shared>());
+        (*shared).tranche_id = pg_sys::LWLockNewTrancheId();
+        pg_sys::LWLockInitialize(&raw mut (*shared).lock, (*shared).tranche_id);
+    }
+}
+
+impl SharedCache {
+    /// Maps the segment (creating it on first use server-wide). Idempotent per backend.
+    pub(crate) fn attach() -> SharedCache {
+        let existing = ATTACHED.load(Ordering::Relaxed);
+        if !existing.is_null() {
+            return SharedCache { shared: existing };
+        }
+        let mut found = false;
+        // SAFETY: GetNamedDSMSegment (storage/dsm_registry.h) returns a mapping of at least
+        // the requested size, valid for the rest of this backend's life, initialised by
+        // init_segment exactly once server-wide. It raises ERROR only on out-of-memory or a
+        // size mismatch with an existing segment of the same name (prevented by versioning the
+        // name); the caller runs inside pg_guard.
+        let shared = unsafe {
+            pg_sys::GetNamedDSMSegment(
+                SEGMENT_NAME.as_ptr(),
+                size_of::<Shared>(),
+                Some(init_segment),
+                &mut found,
+            )
+        }
+        .cast::<Shared>();
+        // SAFETY: shared is the mapped segment; the tranche id was set by init_segment.
+        // LWLockRegisterTranche only records the name in this backend (for wait events).
+        unsafe { pg_sys::LWLockRegisterTranche((*shared).tranche_id, c"pg_bearer".as_ptr()) };
+        ATTACHED.store(shared, Ordering::Relaxed);
+        SharedCache { shared }
+    }
+
+    /// Runs `f` on `issuer`'s slot under the exclusive lock, claiming a slot (the least
+    /// recently used one without a live refresh owner) if the issuer has none. `None` if the
+    /// issuer is too long to cache or every slot is mid-refresh.
+    pub(crate) fn with_slot<R>(
+        &self,
+        issuer: &str,
+        now_ms: i64,
+        f: impl FnOnce(&mut Slot) -> R,
+    ) -> Option<R> {
+        let issuer = issuer.as_bytes();
+        if issuer.is_empty() || issuer.len() > ISSUER_MAX {
+            return None;
+        }
+        let _guard = LockGuard::exclusive(self.shared);
+        // SAFETY: the segment is mapped for the backend's life and we hold its exclusive lock,
+        // so no other backend reads or writes the slots meanwhile.
+        let slots = unsafe { &mut (*self.shared).slots };
+        let index = match slots.iter().position(|s| s.in_use && s.issuer() == issuer) {
+            Some(i) => i,
+            None => {
+                let victim = slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| {
+                        !s.in_use
+                            || s.state.refresh_owner().is_none()
+                            || s.state.refresh_deadline() <= now_ms
+                    })
+                    .min_by_key(|(_, s)| if s.in_use { s.last_used_ms } else { i64::MIN })
+                    .map(|(i, _)| i)?;
+                slots[victim].claim(issuer);
+                victim
+            }
+        };
+        let slot = &mut slots[index];
+        slot.last_used_ms = now_ms;
+        Some(f(slot))
+    }
+}
+
+/// Holds the segment's LWLock; releases it when dropped (also while unwinding).
+struct LockGuard {
+    lock: *mut pg_sys::LWLock,
+}
+
+impl LockGuard {
+    fn exclusive(shared: *mut Shared) -> LockGuard {
+        // SAFETY: the lock lives in the mapped segment and was initialised by init_segment.
+        // LWLockAcquire (storage/lwlock.h) waits without timeout; holders never do I/O.
+        let lock = unsafe { &raw mut (*shared).lock };
+        // SAFETY: as above.
+        unsafe { pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE) };
+        LockGuard { lock }
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        // SAFETY: acquired in LockGuard::exclusive by this backend and not yet released.
+        unsafe { pg_sys::LWLockRelease(self.lock) };
+    }
+}
