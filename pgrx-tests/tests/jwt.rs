@@ -641,3 +641,54 @@ fn each_issuer_gets_its_own_settings_from_the_issuers_file() {
     let _ = std::fs::remove_file(bundle);
     f.assert_clean_log();
 }
+
+#[test]
+fn a_static_jwks_file_works_without_any_request_to_the_provider() {
+    let idp = MockProvider::start(ProviderOptions::default());
+    let dir = std::env::temp_dir().join(format!("pg_bearer-static-jwks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("jwks.json");
+    std::fs::write(&file, idp.jwks().to_string()).unwrap();
+    // Readable by the unprivileged server user.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    idp.set_fault(Target::All, Fault::Status(500));
+
+    let config = ClusterConfig {
+        hba: vec![hba(&idp, "")],
+        conf: vec![
+            format!("pg_bearer.audience = '{AUDIENCE}'"),
+            format!("pg_bearer.jwks = '{}'", file.display()),
+        ],
+        ..Default::default()
+    };
+    let cluster = Cluster::start(&config);
+    cluster
+        .superuser()
+        .query("CREATE ROLE alice LOGIN")
+        .unwrap();
+    let minter = idp.minter();
+    let token = minter.mint(
+        Alg::Es256,
+        &minter.claims(AUDIENCE, "alice", SCOPE),
+        &json!({}),
+    );
+    let session = Session::connect(
+        &cluster.oauth_conninfo("alice", &idp.well_known()),
+        Some(&token),
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", cluster.log()));
+    assert_eq!(
+        session.query_one("SELECT system_user").unwrap().as_deref(),
+        Some("oauth:alice")
+    );
+    assert_eq!(idp.count_total(), 0, "no request may reach the provider");
+    let bad = tamper_signature(&token);
+    assert!(Session::connect(
+        &cluster.oauth_conninfo("alice", &idp.well_known()),
+        Some(&bad)
+    )
+    .is_err());
+    let _ = std::fs::remove_dir_all(dir);
+}
