@@ -21,6 +21,16 @@ static CA_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new
 static ALLOW_HTTP: GucSetting<bool> = GucSetting::<bool>::new(false);
 static JWKS_SOURCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static ISSUERS_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CLIENT_ID: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static CLIENT_SECRET_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static INTROSPECTION_ENDPOINT: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(None);
+static INTROSPECTION_AUTH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"client_secret_basic"));
+static INTROSPECT_JWTS: GucSetting<bool> = GucSetting::<bool>::new(false);
+static USERINFO: GucSetting<bool> = GucSetting::<bool>::new(false);
+static RESULT_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(60);
+static NEGATIVE_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(5);
 static CACHE_MIN: GucSetting<i32> = GucSetting::<i32>::new(60);
 static CACHE_MAX: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static CACHE_DEFAULT: GucSetting<i32> = GucSetting::<i32>::new(600);
@@ -133,7 +143,7 @@ pub(crate) fn register() {
     int(
         c"pg_bearer.http_timeout",
         c"Deadline for each request to the provider.",
-        c"Defaults to 5 s; always kept below authentication_timeout.",
+        c"Defaults to 5 s; capped at a quarter of authentication_timeout, since a key refresh makes up to three requests.",
         &HTTP_TIMEOUT,
         100,
         60_000,
@@ -147,7 +157,7 @@ pub(crate) fn register() {
     );
     boolean(
         c"pg_bearer.allow_http",
-        c"Allow plain-HTTP providers. For tests only: every use is logged as a warning.",
+        c"Allow plain-HTTP providers. For tests only: every use is logged.",
         c"",
         &ALLOW_HTTP,
     );
@@ -208,6 +218,64 @@ pub(crate) fn register() {
         i32::MAX,
         GucFlags::UNIT_S,
     );
+    string(
+        c"pg_bearer.client_id",
+        c"The database's client id at the provider, for token introspection.",
+        c"Introspection of opaque tokens needs it and pg_bearer.client_secret_file.",
+        &CLIENT_ID,
+    );
+    // The secret itself is never a setting: PostgreSQL logs "parameter ... changed to ..."
+    // with the new value when postgresql.conf is reloaded. The file's path is not secret.
+    GucRegistry::define_string_guc(
+        c"pg_bearer.client_secret_file",
+        c"File holding the client secret for token introspection (readable by the server's OS user only).",
+        c"The secret is read from the file at each introspection; it never appears in settings or logs.",
+        &CLIENT_SECRET_FILE,
+        GucContext::Sighup,
+        GucFlags::SUPERUSER_ONLY,
+    );
+    string(
+        c"pg_bearer.introspection_endpoint",
+        c"RFC 7662 introspection endpoint; unset uses the one from discovery.",
+        c"",
+        &INTROSPECTION_ENDPOINT,
+    );
+    string(
+        c"pg_bearer.introspection_auth",
+        c"Client authentication at the introspection endpoint: client_secret_basic or client_secret_post.",
+        c"Defaults to client_secret_basic.",
+        &INTROSPECTION_AUTH,
+    );
+    boolean(
+        c"pg_bearer.introspect_jwts",
+        c"Also introspect JWTs that passed every local check, so revoked tokens are refused.",
+        c"Off by default: one provider call per token per result-cache lifetime.",
+        &INTROSPECT_JWTS,
+    );
+    boolean(
+        c"pg_bearer.userinfo",
+        c"Validate opaque tokens at the userinfo endpoint when introspection is not configured.",
+        c"Off by default: userinfo proves no audience, so a token issued to any client of the provider is accepted.",
+        &USERINFO,
+    );
+    int(
+        c"pg_bearer.result_cache_ttl",
+        c"Longest time an introspection or userinfo answer is reused; never beyond the token's exp.",
+        c"Defaults to 60 s; 0 disables the cache. A revoked token is refused at the latest this long after revocation.",
+        &RESULT_CACHE_TTL,
+        0,
+        86_400,
+        GucFlags::UNIT_S,
+    );
+    int(
+        c"pg_bearer.negative_cache_ttl",
+        c"How long an inactive introspection answer is reused.",
+        c"Defaults to 5 s; 0 disables it.",
+        &NEGATIVE_CACHE_TTL,
+        0,
+        3_600,
+        GucFlags::UNIT_S,
+    );
     // SAFETY: MarkGUCPrefixReserved (utils/guc.h) only records the prefix and reports
     // placeholders already set under it; it is meant to be called from _PG_init.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pg_bearer".as_ptr()) };
@@ -240,6 +308,14 @@ pub(crate) struct Settings {
     pub allow_http: bool,
     pub jwks_source: String,
     pub issuers_file: String,
+    pub client_id: String,
+    pub client_secret_file: String,
+    pub introspection_endpoint: String,
+    pub introspection_auth: String,
+    pub introspect_jwts: bool,
+    pub userinfo: bool,
+    pub result_cache_ttl: Duration,
+    pub negative_cache_ttl: Duration,
     pub cache_min: u32,
     pub cache_max: u32,
     pub cache_default: u32,
@@ -259,6 +335,12 @@ impl Settings {
             max_lifetime: self.max_lifetime,
             strict_typ: self.strict_typ,
             jwks: self.jwks_source.clone(),
+            client_id: self.client_id.clone(),
+            client_secret_file: self.client_secret_file.clone(),
+            introspection_endpoint: self.introspection_endpoint.clone(),
+            introspection_auth: self.introspection_auth.clone(),
+            introspect_jwts: self.introspect_jwts,
+            userinfo: self.userinfo,
         }
     }
 
@@ -281,6 +363,14 @@ impl Settings {
             allow_http: ALLOW_HTTP.get(),
             jwks_source: text(&JWKS_SOURCE),
             issuers_file: text(&ISSUERS_FILE),
+            client_id: text(&CLIENT_ID),
+            client_secret_file: text(&CLIENT_SECRET_FILE),
+            introspection_endpoint: text(&INTROSPECTION_ENDPOINT),
+            introspection_auth: text(&INTROSPECTION_AUTH),
+            introspect_jwts: INTROSPECT_JWTS.get(),
+            userinfo: USERINFO.get(),
+            result_cache_ttl: Duration::from_secs(u64::from(secs(&RESULT_CACHE_TTL))),
+            negative_cache_ttl: Duration::from_secs(u64::from(secs(&NEGATIVE_CACHE_TTL))),
             cache_min: secs(&CACHE_MIN),
             cache_max: secs(&CACHE_MAX),
             cache_default: secs(&CACHE_DEFAULT),
@@ -290,14 +380,14 @@ impl Settings {
     }
 }
 
-/// `pg_bearer.http_timeout`, kept below `authentication_timeout`: a refresh makes up to two
-/// requests (discovery and JWKS), and the login must end before the server gives up on it,
-/// so each request gets at most a third of `authentication_timeout`.
+/// `pg_bearer.http_timeout`, kept below `authentication_timeout`: a refresh makes up to three
+/// requests (two discovery URLs and the JWKS), and the login must end before the server gives
+/// up on it, so each request gets at most a quarter of `authentication_timeout`.
 fn effective_http_timeout(configured_ms: i32) -> Duration {
     // SAFETY: AuthenticationTimeout (postmaster/postmaster.h) is a plain int GUC variable of
     // the server, read on the backend's own thread.
     let auth_timeout_s = unsafe { pgrx::pg_sys::AuthenticationTimeout };
-    let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 3;
+    let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 4;
     let ms = i64::from(configured_ms.max(100)).min(ceiling_ms.max(100));
     Duration::from_millis(u64::try_from(ms).unwrap_or(5_000))
 }

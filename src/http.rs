@@ -8,9 +8,11 @@
 //!
 //! Why `reqwest` on a current-thread tokio runtime: it is the well-kept HTTP client with
 //! rustls, and driving it ourselves lets the backend check PostgreSQL's `InterruptPending`
-//! every few milliseconds while it waits, so `pg_terminate_backend`, `authentication_timeout`
-//! and shutdown are honoured. The runtime is created for one call and shut down without
-//! waiting; its one helper thread (blocking DNS lookups) has every signal blocked, so
+//! every few milliseconds while it waits and run `CHECK_FOR_INTERRUPTS` on its own thread, so
+//! `pg_terminate_backend`, `authentication_timeout` and shutdown are honoured, and harmless
+//! interrupts (barriers, recovery-conflict checks) are served without abandoning the request.
+//! The runtime is created for one call and shut down without waiting. DNS lookups, which block,
+//! run on a thread started with every signal blocked (see [`SignalBlockedResolver`]), so
 //! PostgreSQL's signal handlers always run on the backend's own thread.
 
 use std::future::Future;
@@ -50,8 +52,6 @@ pub(crate) struct HttpResponse {
 pub(crate) enum HttpError {
     /// The deadline passed.
     Timeout,
-    /// PostgreSQL asked this backend to stop (terminate, cancel, authentication timeout).
-    Interrupted,
     /// The URL is not acceptable (scheme, syntax).
     BadUrl(String),
     /// The trust configuration could not be loaded.
@@ -68,7 +68,6 @@ impl std::fmt::Display for HttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             HttpError::Timeout => write!(f, "timed out"),
-            HttpError::Interrupted => write!(f, "interrupted"),
             HttpError::BadUrl(why) => write!(f, "unacceptable URL: {why}"),
             HttpError::Trust(why) => write!(f, "TLS trust configuration: {why}"),
             HttpError::Transport(why) => write!(f, "{why}"),
@@ -83,6 +82,50 @@ pub(crate) fn get_json(url: &str, policy: &HttpPolicy) -> Result<HttpResponse, H
     request(url, policy, |client, url| {
         client.get(url).header("Accept", "application/json")
     })
+}
+
+/// `POST url` with a form body (introspection). `authorization`, if any, is sent as the
+/// `Authorization` header. The body and the header carry secrets: nothing here logs them.
+pub(crate) fn post_form(
+    url: &str,
+    policy: &HttpPolicy,
+    body: String,
+    authorization: Option<String>,
+) -> Result<HttpResponse, HttpError> {
+    request(url, policy, move |client, url| {
+        let mut builder = client
+            .post(url)
+            .header("Accept", "application/json")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(value) = authorization.and_then(|v| sensitive(&v)) {
+            builder = builder.header(reqwest::header::AUTHORIZATION, value);
+        }
+        builder
+    })
+}
+
+/// `GET url` with the bearer token (userinfo).
+pub(crate) fn get_with_bearer(
+    url: &str,
+    policy: &HttpPolicy,
+    token: &str,
+) -> Result<HttpResponse, HttpError> {
+    let value = sensitive(&format!("Bearer {token}"));
+    request(url, policy, move |client, url| {
+        let builder = client.get(url).header("Accept", "application/json");
+        match value {
+            Some(v) => builder.header(reqwest::header::AUTHORIZATION, v),
+            None => builder,
+        }
+    })
+}
+
+/// A header value marked sensitive (kept out of debug output and HTTP/2 header tables).
+fn sensitive(text: &str) -> Option<reqwest::header::HeaderValue> {
+    let mut value = reqwest::header::HeaderValue::from_str(text).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 fn request(
@@ -165,15 +208,16 @@ fn run_interruptibly<T>(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .enable_time()
-        .max_blocking_threads(1)
-        .on_thread_start(block_all_signals)
         .build()
         .map_err(|e| HttpError::Transport(format!("cannot start the I/O runtime: {e}")))?;
     let outcome = runtime.block_on(async {
         let watch = async {
             loop {
                 if interrupt_pending() {
-                    return HttpError::Interrupted;
+                    // On the backend's own thread (block_on polls here): a terminate or an
+                    // authentication timeout ends the process (FATAL); anything else is
+                    // served and the request goes on.
+                    pgrx::pg_sys::check_for_interrupts!();
                 }
                 if Instant::now() >= deadline {
                     return HttpError::Timeout;
@@ -186,7 +230,7 @@ fn run_interruptibly<T>(
             stop = watch => Err(stop),
         }
     });
-    // A DNS lookup may still be running on the helper thread; do not wait for it.
+    // Nothing may wait for a stuck DNS thread.
     runtime.shutdown_background();
     outcome
 }
@@ -195,16 +239,51 @@ fn interrupt_pending() -> bool {
     pgrx::pg_sys::elog::interrupt_pending()
 }
 
-/// Runs on the runtime's helper threads: block every signal so that PostgreSQL's handlers
-/// (SIGTERM, SIGINT, SIGALRM for timeouts, SIGUSR1 latches) run on the backend thread only.
-fn block_all_signals() {
-    // SAFETY: sigfillset initialises the local set; pthread_sigmask only changes the calling
-    // thread's mask (a runtime helper thread, never the backend's own thread).
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &all, std::ptr::null_mut());
+/// Resolves host names with `getaddrinfo` on a short-lived thread that starts with every
+/// signal blocked (the mask is set on the backend thread around `spawn`, so there is no
+/// window in which the new thread could take a PostgreSQL signal). A lookup that outlives the
+/// deadline is abandoned; its thread ends by itself when the resolver gives up.
+struct SignalBlockedResolver;
+
+impl reqwest::dns::Resolve for SignalBlockedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = with_all_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("pg_bearer-dns".into())
+                .spawn(move || {
+                    use std::net::ToSocketAddrs;
+                    let addrs = (host.as_str(), 0)
+                        .to_socket_addrs()
+                        .map(|a| a.collect::<Vec<_>>());
+                    let _ = tx.send(addrs);
+                })
+        });
+        Box::pin(async move {
+            spawned?;
+            let addrs = rx.await??;
+            let addrs: reqwest::dns::Addrs = Box::new(addrs.into_iter());
+            Ok(addrs)
+        })
     }
+}
+
+/// Runs `f` with every signal blocked on this thread, then restores the previous mask.
+fn with_all_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: sigfillset initialises the local set; pthread_sigmask changes only this
+    // thread's mask and is restored below, before any PostgreSQL code runs again.
+    let old = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &all, &mut old);
+        old
+    };
+    let result = f();
+    // SAFETY: restores the mask saved above on the same thread.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+    result
 }
 
 /// A client that trusts the system roots plus `ca_file`, follows no redirects, uses no proxy
@@ -242,6 +321,7 @@ fn client(policy: &HttpPolicy) -> Result<reqwest::Client, HttpError> {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(std::sync::Arc::new(SignalBlockedResolver))
         .no_proxy()
         .http1_only()
         .timeout(policy.timeout)

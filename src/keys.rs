@@ -15,13 +15,16 @@ use pgrx::pg_sys;
 
 use crate::gucs::Settings;
 use crate::http::{self, HttpPolicy, HttpResponse};
-use crate::shmem::{SharedCache, JWKS_MAX, META_MAX};
+use crate::shmem::{Claim, SharedCache, JWKS_MAX, META_MAX};
 
 /// Keys of one issuer, parsed for this login.
 pub(crate) struct Keys {
     pub set: KeySet,
     /// The cache generation the keys came from (for the unknown-`kid` rule).
     pub generation: u64,
+    /// The discovery metadata, when keys come from discovery (the introspection and userinfo
+    /// endpoints).
+    pub metadata: Option<ProviderMetadata>,
 }
 
 /// Why no keys could be had. `code()` is the stable log reason; `detail` is token-free.
@@ -32,7 +35,7 @@ pub(crate) struct KeysError {
 }
 
 impl KeysError {
-    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn new(code: &'static str, detail: impl Into<String>) -> Self {
         KeysError {
             code,
             detail: detail.into(),
@@ -58,8 +61,9 @@ pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, KeysError
     };
     policy.grace = settings.cache_grace;
     policy.unknown_kid_cooldown = settings.unknown_kid_cooldown;
-    // A refresh is at most two requests; a waiter waits less than one.
-    policy.refresh_deadline = settings.http_timeout * 2 + Duration::from_secs(2);
+    // A refresh is at most three requests (two discovery URLs, the JWKS); a waiter waits
+    // less than one.
+    policy.refresh_deadline = settings.http_timeout * 3 + Duration::from_secs(2);
     policy.refresh_wait = (settings.http_timeout)
         .min(Duration::from_secs(2))
         .max(policy.poll_interval);
@@ -82,6 +86,9 @@ pub(crate) fn keys(
     let source = KeySource::parse(key_source, settings.allow_http)
         .map_err(|e| KeysError::new("not_configured", format!("key source: {e}")))?;
     let cache = SharedCache::attach();
+    // Keys are cached per issuer *and* key source: changing pg_bearer.jwks (or the issuers
+    // file's jwks) takes effect at the next login instead of when the old keys go stale.
+    let slot_name = format!("{}\n{key_source}", target.issuer());
     // SAFETY: MyProcPid (miscadmin.h) is set at backend start and never changes.
     let pid = unsafe { pg_sys::MyProcPid };
     let me = NonZeroI32::new(pid).ok_or_else(|| KeysError::new("internal", "no backend PID"))?;
@@ -90,7 +97,7 @@ pub(crate) fn keys(
     loop {
         let now = now_ms();
         let (decision, data, generation) = cache
-            .with_slot(issuer, now, |slot| {
+            .with_slot(&slot_name, now, Claim::Yes, |slot| {
                 let decision = slot.state.on_lookup(now, need, &policy, me);
                 let data = matches!(
                     decision,
@@ -102,16 +109,16 @@ pub(crate) fn keys(
             .ok_or_else(|| KeysError::new("cache_full", "no shared cache slot is free"))?;
         match decision {
             LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing => {
-                let (_meta, jwks) = data.unwrap_or_default();
+                let (meta, jwks) = data.unwrap_or_default();
                 if jwks.is_empty() {
                     return Err(KeysError::new("keys_unavailable", "no keys cached"));
                 }
-                return parse(&jwks, generation);
+                return parse(&meta, &jwks, generation);
             }
             LookupDecision::Refresh(ticket) => {
                 let fetched = fetch(target, &source, settings);
                 let now = now_ms();
-                let recorded = cache.with_slot(issuer, now, |slot| match &fetched {
+                let recorded = cache.with_slot(&slot_name, now, Claim::No, |slot| match &fetched {
                     Ok(f) => match slot.state.on_refresh_success(ticket, f.fresh_for, &policy) {
                         RefreshOutcome::Recorded { generation } => {
                             slot.store(&f.meta, &f.jwks);
@@ -125,7 +132,7 @@ pub(crate) fn keys(
                     }
                 });
                 match fetched {
-                    Ok(f) => return parse(&f.jwks, recorded.flatten().unwrap_or(0)),
+                    Ok(f) => return parse(&f.meta, &f.jwks, recorded.flatten().unwrap_or(0)),
                     Err(e) => {
                         crate::log::warning(&format!(
                             "key refresh failed: reason={} issuer=\"{}\" detail=\"{}\"",
@@ -138,17 +145,14 @@ pub(crate) fn keys(
                         if matches!(need, Need::KidMissing { .. }) {
                             return Err(e);
                         }
-                        let again = cache.with_slot(issuer, now_ms(), |slot| {
-                            let d = slot.state.on_lookup(now_ms(), need, &policy, me);
-                            let usable = matches!(
-                                d,
-                                LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing
-                            );
+                        // Read-only: whether the held keys are still within grace.
+                        let again = cache.with_slot(&slot_name, now_ms(), Claim::No, |slot| {
+                            let usable = slot.state.is_usable(now_ms(), &policy);
                             (usable.then(|| slot.data()), slot.state.generation())
                         });
                         return match again {
-                            Some((Some((_, jwks)), generation)) if !jwks.is_empty() => {
-                                parse(&jwks, generation)
+                            Some((Some((meta, jwks)), generation)) if !jwks.is_empty() => {
+                                parse(&meta, &jwks, generation)
                             }
                             _ => Err(e),
                         };
@@ -176,10 +180,19 @@ pub(crate) fn keys(
     }
 }
 
-fn parse(jwks: &[u8], generation: u64) -> Result<Keys, KeysError> {
+fn parse(meta: &[u8], jwks: &[u8], generation: u64) -> Result<Keys, KeysError> {
     let set = KeySet::from_jwks_json(jwks, &JwksLimits::default())
         .map_err(|e| KeysError::new("bad_jwks", e.code()))?;
-    Ok(Keys { set, generation })
+    // Empty when keys come from a file or an explicit URL; stored bytes were checked when
+    // fetched, so a failure here means "no metadata", not a bad token.
+    let metadata = (!meta.is_empty())
+        .then(|| ProviderMetadata::from_bytes(meta).ok())
+        .flatten();
+    Ok(Keys {
+        set,
+        generation,
+        metadata,
+    })
 }
 
 /// What one successful refresh brings back.
@@ -189,7 +202,7 @@ struct Fetched {
     fresh_for: u32,
 }
 
-fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
+pub(crate) fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
     HttpPolicy {
         timeout: settings.http_timeout,
         ca_file: Some(settings.ca_file.clone()).filter(|s| !s.is_empty()),
@@ -212,7 +225,7 @@ fn fetch(
     };
     let (meta, jwks_uri) = match source {
         KeySource::StaticFile(path) => {
-            let jwks = std::fs::read(path)
+            let jwks = crate::files::read_capped(path, JWKS_MAX)
                 .map_err(|e| KeysError::new("jwks_unavailable", format!("{path}: {e}")))?;
             check_jwks(&jwks)?;
             // A file is configuration: re-read it at the cache floor.
@@ -298,12 +311,16 @@ fn json_get(
     max_body: usize,
     code: &'static str,
 ) -> Result<HttpResponse, KeysError> {
-    let response = http::get_json(url, &http_policy(settings, max_body)).map_err(|e| {
-        if matches!(e, http::HttpError::Interrupted) {
-            check_for_interrupts();
-        }
-        KeysError::new(code, e.to_string())
-    })?;
+    let response = http::get_json(url, &http_policy(settings, max_body))
+        .map_err(|e| KeysError::new(code, e.to_string()))?;
+    require_json_200(response, code)
+}
+
+/// The response if it is `200` with a JSON media type, else an error coded `code`.
+pub(crate) fn require_json_200(
+    response: HttpResponse,
+    code: &'static str,
+) -> Result<HttpResponse, KeysError> {
     if response.status != 200 {
         return Err(KeysError::new(code, format!("HTTP {}", response.status)));
     }

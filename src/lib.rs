@@ -12,11 +12,13 @@
 use pgrx::prelude::*;
 
 mod ffi;
+mod files;
 mod gucs;
 mod hba;
 mod http;
 mod keys;
 mod log;
+mod opaque;
 mod shmem;
 mod validator;
 

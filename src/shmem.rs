@@ -16,25 +16,45 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pg_bearer_core::cache::IssuerCacheState;
+use pg_bearer_core::result_cache::ResultEntry;
 use pgrx::pg_sys;
 
 /// Issuers cached at once; the least recently used is replaced when all are taken.
 const SLOTS: usize = 16;
-/// Longest issuer identifier cached.
-pub(crate) const ISSUER_MAX: usize = 1024;
+/// Longest slot name (issuer identifier and key source) cached.
+pub(crate) const ISSUER_MAX: usize = 2048;
 /// Largest stored discovery metadata (`ProviderMetadata::to_bytes`).
 pub(crate) const META_MAX: usize = 8 * 1024;
 /// Largest stored JWKS document. Real ones are 1-20 KiB (Entra ID, with certificate chains,
 /// is the largest seen).
 pub(crate) const JWKS_MAX: usize = 128 * 1024;
-/// Changing the layout means changing the name: a server keeps a segment until it restarts,
-/// and a library upgraded meanwhile must not read the old layout. Bump the suffix with any
-/// change to `Shared` or `Slot`; `IssuerCacheState::LAYOUT_VERSION` is checked below.
-const SEGMENT_NAME: &std::ffi::CStr = c"pg_bearer_key_cache_v1";
+/// The segment's name carries the layout version and the segment size: a server keeps a
+/// segment until it restarts, and a library upgraded meanwhile must get a new segment rather
+/// than read (or fail to attach to) the old layout. Bump the version with any change to
+/// `Shared` or `Slot` that keeps the size.
+const SEGMENT_VERSION: u32 = 1;
 const _: () = assert!(
     IssuerCacheState::LAYOUT_VERSION == 1,
-    "bump SEGMENT_NAME with the state layout"
+    "bump SEGMENT_VERSION with the state layout"
 );
+
+fn segment_name() -> std::ffi::CString {
+    let name = format!(
+        "pg_bearer_key_cache_v{SEGMENT_VERSION}_{}",
+        size_of::<Shared>()
+    );
+    // The name is ASCII letters, digits and underscores: no NUL.
+    std::ffi::CString::new(name).unwrap_or_default()
+}
+
+/// Whether [`SharedCache::with_slot`] may take a slot for an issuer that has none.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// Take one (a lookup).
+    Yes,
+    /// Do not (recording a result, a read-only check): `None` if the issuer has no slot.
+    No,
+}
 
 /// One issuer's cached discovery metadata and keys.
 #[repr(C)]
@@ -81,7 +101,8 @@ impl Slot {
         self.in_use = true;
         self.issuer[..issuer.len()].copy_from_slice(issuer);
         self.issuer_len = issuer.len() as u32;
-        self.state = IssuerCacheState::default();
+        // Generations stay monotonic across reuse; outstanding tickets become void.
+        self.state.invalidate();
         self.meta_len = 0;
         self.jwks_len = 0;
     }
@@ -124,14 +145,16 @@ impl SharedCache {
             return SharedCache { shared: existing };
         }
         let mut found = false;
+        let name = segment_name();
         // SAFETY: GetNamedDSMSegment (storage/dsm_registry.h) returns a mapping of at least
         // the requested size, valid for the rest of this backend's life, initialised by
         // init_segment exactly once server-wide. It raises ERROR only on out-of-memory or a
-        // size mismatch with an existing segment of the same name (prevented by versioning the
-        // name); the caller runs inside pg_guard.
+        // size mismatch with an existing segment of the same name (prevented by the size in
+        // the name); pgrx turns that ERROR into a panic, which validate_cb catches and reports
+        // as an internal error.
         let shared = unsafe {
             pg_sys::GetNamedDSMSegment(
-                SEGMENT_NAME.as_ptr(),
+                name.as_ptr(),
                 size_of::<Shared>(),
                 Some(init_segment),
                 &mut found,
@@ -152,18 +175,21 @@ impl SharedCache {
         &self,
         issuer: &str,
         now_ms: i64,
+        claim: Claim,
         f: impl FnOnce(&mut Slot) -> R,
     ) -> Option<R> {
         let issuer = issuer.as_bytes();
         if issuer.is_empty() || issuer.len() > ISSUER_MAX {
             return None;
         }
-        let _guard = LockGuard::exclusive(self.shared);
+        // SAFETY: the segment's lock, initialised by init_segment.
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
         // SAFETY: the segment is mapped for the backend's life and we hold its exclusive lock,
         // so no other backend reads or writes the slots meanwhile.
         let slots = unsafe { &mut (*self.shared).slots };
         let index = match slots.iter().position(|s| s.in_use && s.issuer() == issuer) {
             Some(i) => i,
+            None if claim == Claim::No => return None,
             None => {
                 let victim = slots
                     .iter()
@@ -185,17 +211,17 @@ impl SharedCache {
     }
 }
 
-/// Holds the segment's LWLock; releases it when dropped (also while unwinding).
+/// Holds a segment's LWLock; releases it when dropped (also while unwinding).
 struct LockGuard {
     lock: *mut pg_sys::LWLock,
 }
 
 impl LockGuard {
-    fn exclusive(shared: *mut Shared) -> LockGuard {
-        // SAFETY: the lock lives in the mapped segment and was initialised by init_segment.
-        // LWLockAcquire (storage/lwlock.h) waits without timeout; holders never do I/O.
-        let lock = unsafe { &raw mut (*shared).lock };
-        // SAFETY: as above.
+    /// # Safety
+    /// `lock` is an initialised LWLock in a segment mapped for the backend's life.
+    unsafe fn exclusive(lock: *mut pg_sys::LWLock) -> LockGuard {
+        // SAFETY: guaranteed by the caller. LWLockAcquire (storage/lwlock.h) waits without
+        // timeout; holders never do I/O.
         unsafe { pg_sys::LWLockAcquire(lock, pg_sys::LWLockMode::LW_EXCLUSIVE) };
         LockGuard { lock }
     }
@@ -205,5 +231,79 @@ impl Drop for LockGuard {
     fn drop(&mut self) {
         // SAFETY: acquired in LockGuard::exclusive by this backend and not yet released.
         unsafe { pg_sys::LWLockRelease(self.lock) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Introspection and userinfo results
+
+/// Cached results at once; expired entries are reused first, then the least recently used.
+const RESULT_ENTRIES: usize = 256;
+const RESULT_SEGMENT_VERSION: u32 = 1;
+
+#[repr(C)]
+struct ResultShared {
+    lock: pg_sys::LWLock,
+    tranche_id: i32,
+    entries: [ResultEntry; RESULT_ENTRIES],
+}
+
+/// This backend's mapping of the result-cache segment (same design as the key cache).
+pub(crate) struct ResultCache {
+    shared: *mut ResultShared,
+}
+
+static RESULTS_ATTACHED: AtomicPtr<ResultShared> = AtomicPtr::new(std::ptr::null_mut());
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn init_result_segment(ptr: *mut c_void) {
+    let shared = ptr.cast::<ResultShared>();
+    // SAFETY: as in init_segment: size_of::<ResultShared>() writable bytes, all-zero is a
+    // valid table of empty entries, the lock is initialised in place.
+    unsafe {
+        std::ptr::write_bytes(ptr.cast::<u8>(), 0, size_of::<ResultShared>());
+        (*shared).tranche_id = pg_sys::LWLockNewTrancheId();
+        pg_sys::LWLockInitialize(&raw mut (*shared).lock, (*shared).tranche_id);
+    }
+}
+
+impl ResultCache {
+    /// Maps the segment (creating it on first use server-wide). Idempotent per backend.
+    pub(crate) fn attach() -> ResultCache {
+        let existing = RESULTS_ATTACHED.load(Ordering::Relaxed);
+        if !existing.is_null() {
+            return ResultCache { shared: existing };
+        }
+        let name = std::ffi::CString::new(format!(
+            "pg_bearer_result_cache_v{RESULT_SEGMENT_VERSION}_{}",
+            size_of::<ResultShared>()
+        ))
+        .unwrap_or_default();
+        let mut found = false;
+        // SAFETY: as in SharedCache::attach.
+        let shared = unsafe {
+            pg_sys::GetNamedDSMSegment(
+                name.as_ptr(),
+                size_of::<ResultShared>(),
+                Some(init_result_segment),
+                &mut found,
+            )
+        }
+        .cast::<ResultShared>();
+        // SAFETY: as in SharedCache::attach.
+        unsafe {
+            pg_sys::LWLockRegisterTranche((*shared).tranche_id, c"pg_bearer_results".as_ptr())
+        };
+        RESULTS_ATTACHED.store(shared, Ordering::Relaxed);
+        ResultCache { shared }
+    }
+
+    /// Runs `f` on the entry table under the exclusive lock (plain data only, no I/O).
+    pub(crate) fn with_entries<R>(&self, f: impl FnOnce(&mut [ResultEntry]) -> R) -> R {
+        // SAFETY: the segment's lock, initialised by init_result_segment.
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
+        // SAFETY: mapped for the backend's life; we hold the exclusive lock.
+        let entries = unsafe { &mut (*self.shared).entries };
+        f(entries)
     }
 }

@@ -14,13 +14,18 @@ use crate::ffi::{
     OAuthValidatorCallbacks, ValidatorModuleResult, ValidatorModuleState, PG_OAUTH_VALIDATOR_MAGIC,
 };
 use pg_bearer_core::cache::Need;
-use pg_bearer_core::config::{self, IssuersFile};
+use pg_bearer_core::config::{self, IssuersFile, OpaqueSettings};
 use pg_bearer_core::discovery::IssuerTarget;
+use pg_bearer_core::discovery::ProviderMetadata;
 use pg_bearer_core::envelope;
-use pg_bearer_core::policy::{verify_jwt, IssuerPolicy, Request};
+use pg_bearer_core::introspection::OpaqueRequest;
+use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
 use pg_bearer_core::reason::Reason;
+use pg_bearer_core::reason::Rejection;
 
 use crate::gucs::Settings;
+use crate::keys::KeysError;
+use crate::opaque::{self, OpaqueCheck, Refusal};
 use crate::{hba::HbaOAuth, keys, log};
 
 static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
@@ -100,6 +105,9 @@ unsafe extern "C-unwind" fn validate_cb(
 
 /// Decides one login. Pure of raw pointers; must not panic (a panic is caught and turned into
 /// an internal error, but it is still a bug).
+///
+/// `authn_id` is set only for an authorized login: PostgreSQL logs it as "connection
+/// authenticated" before it looks at `authorized`, so a refused token must leave it empty.
 fn decide(token: &[u8], role: &[u8]) -> Decision {
     let Some(hba) = HbaOAuth::current() else {
         log::internal("called outside OAuth client authentication");
@@ -115,83 +123,218 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         Ok(t) => t,
         Err(e) => return refuse("not_configured", &detail("pg_hba issuer", &e.to_string())),
     };
-    let (policy, key_source) = match issuer_policy(&settings, target.issuer()) {
-        Ok(p) => p,
+    let config = match issuer_config(&settings, target.issuer()) {
+        Ok(c) => c,
         Err(why) => return refuse("not_configured", &detail("configuration", &why)),
     };
+    if let Err(r) = check_line(&config.policy, &hba.scope, hba.delegate_ident_mapping) {
+        return refuse(r.reason.code(), &context(&r));
+    }
     // The server has checked the b64token character set, so this is ASCII.
     let Ok(token) = std::str::from_utf8(token) else {
         return refuse("malformed_token", "");
     };
-    if !envelope::looks_like_jws(token) {
+    // Compared byte for byte with role claims: never lossily converted.
+    let Ok(role) = std::str::from_utf8(role) else {
         return refuse(
-            "opaque_token",
-            &detail("detail", "not a JWT, and no introspection is configured"),
+            "bad_role",
+            &detail("detail", "the requested role is not valid UTF-8"),
         );
+    };
+    let now = keys::now_ms() / 1000;
+    let outcome = if envelope::looks_like_jws(token) {
+        jwt(token, role, now, &hba, &target, &config, &settings)
+    } else {
+        opaque(token, role, now, &hba, &target, &config, &settings)
+    };
+    match outcome {
+        Ok(authn_id) => Decision::Authorized { authn_id },
+        Err(Refusal::Provider(e)) => refuse(e.code, &detail("detail", &e.detail)),
+        Err(Refusal::Token(r)) => refuse(r.reason.code(), &context(&r)),
     }
-    let role = String::from_utf8_lossy(role);
+}
+
+/// A JWT: verified locally and only locally (introspection never rescues a JWT that failed a
+/// local check); with `introspect_jwts`, a verified JWT must also be active at the provider.
+fn jwt(
+    token: &str,
+    role: &str,
+    now: i64,
+    hba: &HbaOAuth,
+    target: &IssuerTarget,
+    config: &IssuerConfig,
+    settings: &Settings,
+) -> Result<String, Refusal> {
     let request = Request {
         token,
         hba_scopes: &hba.scope,
-        requested_role: &role,
+        requested_role: role,
         delegate_ident_mapping: hba.delegate_ident_mapping,
-        now: keys::now_ms() / 1000,
+        now,
     };
-    let keys = match keys::keys(&target, &key_source, Need::Fresh, &settings) {
-        Ok(k) => k,
-        Err(e) => return refuse(e.code, &detail("detail", &e.detail)),
-    };
-    let mut outcome = verify_jwt(&request, &keys.set, &policy);
+    let mut keys = keys::keys(target, &config.key_source, Need::Fresh, settings)?;
+    let mut outcome = verify_jwt(&request, &keys.set, &config.policy);
     if matches!(&outcome, Err(r) if r.reason == Reason::UnknownKid) {
         // The provider may have rotated its keys: one rate-limited refetch (the cache decides).
         let need = Need::KidMissing {
             seen_generation: keys.generation,
         };
-        if let Ok(newer) = keys::keys(&target, &key_source, need, &settings) {
+        if let Ok(newer) = keys::keys(target, &config.key_source, need, settings) {
             if newer.generation != keys.generation {
-                outcome = verify_jwt(&request, &newer.set, &policy);
+                keys = newer;
+                outcome = verify_jwt(&request, &keys.set, &config.policy);
             }
         }
     }
-    match outcome {
-        Ok(verified) => Decision::Authorized {
-            authn_id: verified.authn_id,
-        },
-        Err(rejection) => {
-            let mut context = String::new();
-            if let Some(claim) = rejection.claim {
-                context.push_str(&format!("claim={claim} "));
-            }
-            if let Some(kid) = &rejection.kid {
-                context.push_str(&format!("kid=\"{}\" ", log::printable(kid)));
-            }
-            if let Some(identity) = &rejection.identity {
-                context.push_str(&format!("identity=\"{}\"", log::printable(identity)));
-            }
-            log::rejected(rejection.reason.code(), issuer, context.trim_end());
-            // Only a verified identity may reach authn_id (the server logs it).
-            Decision::Refused {
-                authn_id: rejection.identity,
-            }
+    let verified = outcome.map_err(|mut r| {
+        // A kid is repeated in the log only if it names one of the provider's keys: an
+        // unknown kid is attacker-chosen text.
+        if r.kid.as_deref().is_some_and(|k| !keys.set.contains_kid(k)) {
+            r.kid = None;
         }
+        Refusal::Token(r)
+    })?;
+    if config.opaque.introspect_jwts {
+        let endpoint = introspection_endpoint(&config.opaque, keys.metadata.as_ref())?;
+        let check = OpaqueCheck {
+            token,
+            issuer: target.issuer(),
+            request: opaque_request(hba, role, now),
+            policy: &config.policy,
+            opaque: &config.opaque,
+            settings,
+        };
+        opaque::introspect(&check, &endpoint)?;
     }
+    Ok(verified.authn_id)
+}
+
+/// An opaque token: introspection if configured, else userinfo if enabled, else refused.
+fn opaque(
+    token: &str,
+    role: &str,
+    now: i64,
+    hba: &HbaOAuth,
+    target: &IssuerTarget,
+    config: &IssuerConfig,
+    settings: &Settings,
+) -> Result<String, Refusal> {
+    let check = OpaqueCheck {
+        token,
+        issuer: target.issuer(),
+        request: opaque_request(hba, role, now),
+        policy: &config.policy,
+        opaque: &config.opaque,
+        settings,
+    };
+    let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
+        Ok(keys::keys(target, &config.key_source, Need::Fresh, settings)?.metadata)
+    };
+    if config.opaque.introspection_configured() {
+        let endpoint = if config.opaque.introspection_endpoint.is_empty() {
+            introspection_endpoint(&config.opaque, metadata()?.as_ref())?
+        } else {
+            config.opaque.introspection_endpoint.clone()
+        };
+        return Ok(opaque::introspect(&check, &endpoint)?.authn_id);
+    }
+    if config.opaque.userinfo {
+        let endpoint = metadata()?
+            .as_ref()
+            .and_then(|m| m.userinfo_endpoint().map(str::to_owned))
+            .ok_or_else(|| {
+                KeysError::new(
+                    "not_configured",
+                    "no userinfo endpoint in the provider's metadata",
+                )
+            })?;
+        return Ok(opaque::userinfo(&check, &endpoint)?.authn_id);
+    }
+    Err(KeysError::new(
+        "opaque_token",
+        "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
+    )
+    .into())
+}
+
+fn opaque_request<'a>(hba: &'a HbaOAuth, role: &'a str, now: i64) -> OpaqueRequest<'a> {
+    OpaqueRequest {
+        hba_scopes: &hba.scope,
+        requested_role: role,
+        delegate_ident_mapping: hba.delegate_ident_mapping,
+        now,
+    }
+}
+
+/// The configured introspection endpoint, else discovery's.
+fn introspection_endpoint(
+    opaque: &OpaqueSettings,
+    metadata: Option<&ProviderMetadata>,
+) -> Result<String, KeysError> {
+    if !opaque.introspection_endpoint.is_empty() {
+        return Ok(opaque.introspection_endpoint.clone());
+    }
+    if !opaque.introspection_configured() {
+        return Err(KeysError::new(
+            "not_configured",
+            "introspection needs pg_bearer.client_id and pg_bearer.client_secret_file",
+        ));
+    }
+    metadata
+        .and_then(|m| m.introspection_endpoint().map(str::to_owned))
+        .ok_or_else(|| {
+            KeysError::new(
+                "not_configured",
+                "no introspection endpoint (set pg_bearer.introspection_endpoint)",
+            )
+        })
+}
+
+/// `claim=`, `kid=` and `identity=` of a token refusal, for the log line.
+fn context(rejection: &Rejection) -> String {
+    let mut context = String::new();
+    if let Some(claim) = rejection.claim {
+        context.push_str(&format!("claim={claim} "));
+    }
+    if let Some(kid) = &rejection.kid {
+        context.push_str(&format!("kid=\"{}\" ", log::printable(kid)));
+    }
+    if let Some(identity) = &rejection.identity {
+        context.push_str(&format!("identity=\"{}\"", log::printable(identity)));
+    }
+    context.trim_end().to_owned()
 }
 
 fn detail(key: &str, text: &str) -> String {
     format!("{key}=\"{}\"", log::printable(text))
 }
 
-/// The verification policy and key source for `issuer`: the settings, overridden by the
-/// issuer's entry in `pg_bearer.issuers_file` if there is one.
-fn issuer_policy(settings: &Settings, issuer: &str) -> Result<(IssuerPolicy, String), String> {
+/// One issuer's configuration for this login.
+struct IssuerConfig {
+    policy: IssuerPolicy,
+    key_source: String,
+    opaque: OpaqueSettings,
+}
+
+/// The settings for `issuer`, overridden by its entry in `pg_bearer.issuers_file` if any.
+fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, String> {
     let file = match settings.issuers_file.as_str() {
         "" => IssuersFile::default(),
         path => {
-            let text = std::fs::read_to_string(path)
+            let bytes = crate::files::read_capped(path, config::MAX_ISSUERS_FILE_LEN)
                 .map_err(|e| format!("pg_bearer.issuers_file {path}: {e}"))?;
+            let text = String::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
             IssuersFile::parse(&text).map_err(|e| format!("{path}: {e}"))?
         }
     };
-    config::issuer_policy(issuer, &settings.defaults(), file.find(issuer))
-        .map_err(|e| e.to_string())
+    let defaults = settings.defaults();
+    let entry = file.find(issuer);
+    let (policy, key_source) =
+        config::issuer_policy(issuer, &defaults, entry).map_err(|e| e.to_string())?;
+    let opaque = config::opaque_settings(&defaults, entry).map_err(|e| e.to_string())?;
+    Ok(IssuerConfig {
+        policy,
+        key_source,
+        opaque,
+    })
 }

@@ -45,6 +45,19 @@ pub struct Defaults {
     pub strict_typ: bool,
     /// `pg_bearer.jwks`: empty, a JWKS URL or a file path.
     pub jwks: String,
+    /// `pg_bearer.client_id`: the database's client at the provider, for introspection.
+    pub client_id: String,
+    /// `pg_bearer.client_secret_file`: a file holding the client secret.
+    pub client_secret_file: String,
+    /// `pg_bearer.introspection_endpoint`: overrides discovery's `introspection_endpoint`.
+    pub introspection_endpoint: String,
+    /// `pg_bearer.introspection_auth`: `client_secret_basic` (default) or `client_secret_post`.
+    pub introspection_auth: String,
+    /// `pg_bearer.introspect_jwts`: also introspect JWTs that passed every local check.
+    pub introspect_jwts: bool,
+    /// `pg_bearer.userinfo`: validate opaque tokens at the userinfo endpoint when
+    /// introspection is not configured.
+    pub userinfo: bool,
 }
 
 /// A string or a list of strings in the file.
@@ -101,6 +114,20 @@ pub struct IssuerOverride {
     pub implicit_scopes: Option<Vec<String>>,
     /// Whether `iat` is required.
     pub require_iat: Option<bool>,
+    /// The database's client id for introspection.
+    pub client_id: Option<String>,
+    /// The client secret itself (keep the file readable by the server's OS user only).
+    pub client_secret: Option<String>,
+    /// A file holding the client secret.
+    pub client_secret_file: Option<String>,
+    /// Introspection endpoint, overriding discovery.
+    pub introspection_endpoint: Option<String>,
+    /// `client_secret_basic` or `client_secret_post`.
+    pub introspection_auth: Option<String>,
+    /// Also introspect JWTs that passed every local check.
+    pub introspect_jwts: Option<bool>,
+    /// Validate opaque tokens at the userinfo endpoint when introspection is not configured.
+    pub userinfo: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -168,6 +195,102 @@ impl IssuersFile {
     pub fn entries(&self) -> &[IssuerOverride] {
         &self.issuers
     }
+}
+
+/// Where the client secret for introspection comes from. The glue reads a file.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum SecretSource {
+    /// None configured.
+    #[default]
+    None,
+    /// Given inline in the issuers file.
+    Inline(String),
+    /// A file to read (its content, trimmed of surrounding whitespace, is the secret).
+    File(String),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::None => f.write_str("None"),
+            SecretSource::Inline(_) => f.write_str("Inline(<hidden>)"),
+            SecretSource::File(path) => write!(f, "File({path:?})"),
+        }
+    }
+}
+
+/// How opaque tokens of one issuer are validated.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct OpaqueSettings {
+    /// The database's client id; empty means introspection is not configured.
+    pub client_id: String,
+    /// The client secret's source.
+    pub client_secret: SecretSource,
+    /// Explicit introspection endpoint; empty means discovery's.
+    pub introspection_endpoint: String,
+    /// Client authentication method.
+    pub auth: crate::introspection::ClientAuth,
+    /// Also introspect JWTs that passed every local check (revocation checks).
+    pub introspect_jwts: bool,
+    /// Userinfo validation for opaque tokens (when introspection is not configured).
+    pub userinfo: bool,
+}
+
+impl OpaqueSettings {
+    /// Whether introspection has credentials.
+    pub fn introspection_configured(&self) -> bool {
+        !self.client_id.is_empty() && self.client_secret != SecretSource::None
+    }
+}
+
+/// The opaque-token settings for an issuer: `defaults` overridden by `entry`.
+pub fn opaque_settings(
+    defaults: &Defaults,
+    entry: Option<&IssuerOverride>,
+) -> Result<OpaqueSettings, ConfigError> {
+    let pick =
+        |over: Option<&String>, default: &str| over.cloned().unwrap_or_else(|| default.to_owned());
+    let client_secret = match (
+        entry.and_then(|e| e.client_secret.clone()),
+        entry.and_then(|e| e.client_secret_file.clone()),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError(
+                "client_secret and client_secret_file are both set".into(),
+            ))
+        }
+        (Some(s), None) if !s.is_empty() => SecretSource::Inline(s),
+        (None, Some(f)) if !f.is_empty() => SecretSource::File(f),
+        _ if !defaults.client_secret_file.is_empty() => {
+            SecretSource::File(defaults.client_secret_file.clone())
+        }
+        _ => SecretSource::None,
+    };
+    let auth_text = pick(
+        entry.and_then(|e| e.introspection_auth.as_ref()),
+        &defaults.introspection_auth,
+    );
+    let auth = crate::introspection::ClientAuth::parse(&auth_text).ok_or_else(|| {
+        ConfigError(format!(
+            "introspection_auth {auth_text:?} is not client_secret_basic or client_secret_post"
+        ))
+    })?;
+    Ok(OpaqueSettings {
+        client_id: pick(
+            entry.and_then(|e| e.client_id.as_ref()),
+            &defaults.client_id,
+        ),
+        client_secret,
+        introspection_endpoint: pick(
+            entry.and_then(|e| e.introspection_endpoint.as_ref()),
+            &defaults.introspection_endpoint,
+        ),
+        auth,
+        introspect_jwts: entry
+            .and_then(|e| e.introspect_jwts)
+            .unwrap_or(defaults.introspect_jwts),
+        userinfo: entry.and_then(|e| e.userinfo).unwrap_or(defaults.userinfo),
+    })
 }
 
 /// The policy for `issuer`: `defaults` overridden by `entry`, validated. Also returns the key
@@ -401,6 +524,57 @@ max_lifetime = 0
             IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\nstrict_typ = true\n").unwrap();
         let (p, _) = issuer_policy("https://a", &defaults(), file.find("https://a")).unwrap();
         assert_eq!(p.typ_policy, TypPolicy::AccessOnly);
+    }
+
+    #[test]
+    fn opaque_settings_come_from_the_file_over_the_settings() {
+        let mut d = defaults();
+        d.client_id = "db".into();
+        d.client_secret_file = "/etc/pg/secret".into();
+        let plain = opaque_settings(&d, None).unwrap();
+        assert!(plain.introspection_configured());
+        assert_eq!(
+            plain.client_secret,
+            SecretSource::File("/etc/pg/secret".into())
+        );
+        let file = IssuersFile::parse(
+            "[[issuer]]\nissuer = \"https://a\"\nclient_id = \"db-a\"\nclient_secret = \"s\"\nintrospection_auth = \"client_secret_post\"\nuserinfo = true\n",
+        )
+        .unwrap();
+        let a = opaque_settings(&d, file.find("https://a")).unwrap();
+        assert_eq!(a.client_id, "db-a");
+        assert_eq!(a.client_secret, SecretSource::Inline("s".into()));
+        assert_eq!(a.auth, crate::introspection::ClientAuth::SecretPost);
+        assert!(a.userinfo);
+        assert!(
+            !format!("{a:?}").contains("\"s\""),
+            "the secret must not show in Debug"
+        );
+    }
+
+    #[test]
+    fn introspection_needs_both_a_client_id_and_a_secret() {
+        let mut d = defaults();
+        d.client_id = "db".into();
+        assert!(!opaque_settings(&d, None)
+            .unwrap()
+            .introspection_configured());
+        d.client_id.clear();
+        d.client_secret_file = "/s".into();
+        assert!(!opaque_settings(&d, None)
+            .unwrap()
+            .introspection_configured());
+    }
+
+    #[test]
+    fn conflicting_or_unknown_introspection_settings_are_errors() {
+        let both = IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\nclient_secret = \"s\"\nclient_secret_file = \"/f\"\n").unwrap();
+        assert!(opaque_settings(&defaults(), both.find("https://a")).is_err());
+        let auth = IssuersFile::parse(
+            "[[issuer]]\nissuer = \"https://a\"\nintrospection_auth = \"private_key_jwt\"\n",
+        )
+        .unwrap();
+        assert!(opaque_settings(&defaults(), auth.find("https://a")).is_err());
     }
 
     #[test]

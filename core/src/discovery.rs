@@ -700,6 +700,13 @@ struct UrlParts<'a> {
     path: &'a str,
 }
 
+/// Checks a configured endpoint URL (an introspection or userinfo endpoint set by the DBA) the
+/// way metadata endpoints are checked: https (http only when `allow_http`), a host, no user
+/// information, no fragment.
+pub fn check_endpoint_url(url: &str, allow_http: bool) -> Result<(), UrlError> {
+    parse_url(url, UrlKind::Endpoint, allow_http).map(|_| ())
+}
+
 fn parse_url(s: &str, kind: UrlKind, allow_http: bool) -> Result<UrlParts<'_>, UrlError> {
     if s.len() > MAX_URL_LEN {
         return Err(UrlError::TooLong);

@@ -249,8 +249,8 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// One login attempt, as PostgreSQL presents it.
-#[derive(Clone, Copy, Debug)]
+/// One login attempt, as PostgreSQL presents it. Its `Debug` output leaves the token out.
+#[derive(Clone, Copy)]
 pub struct Request<'a> {
     /// The bearer token (already checked by the server for the b64token character set).
     pub token: &'a str,
@@ -263,6 +263,37 @@ pub struct Request<'a> {
     pub delegate_ident_mapping: bool,
     /// The current time, seconds since the Unix epoch.
     pub now: i64,
+}
+
+impl std::fmt::Debug for Request<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("token", &format_args!("<{} bytes>", self.token.len()))
+            .field("hba_scopes", &self.hba_scopes)
+            .field("requested_role", &self.requested_role)
+            .field("delegate_ident_mapping", &self.delegate_ident_mapping)
+            .field("now", &self.now)
+            .finish()
+    }
+}
+
+/// The checks that need no token: whether this policy can authorize anything on this HBA
+/// line (an audience, a non-implicit scope, a role claim in delegate mode). Run it before
+/// fetching keys; [`verify_jwt`] repeats it.
+pub fn check_line(
+    policy: &IssuerPolicy,
+    hba_scopes: &str,
+    delegate_ident_mapping: bool,
+) -> Result<(), Rejection> {
+    if policy.validate().is_err() {
+        return Err(Reason::NotConfigured.into());
+    }
+    RequiredScopes::parse(hba_scopes, &policy.implicit_scopes)
+        .map_err(|_| Rejection::for_claim(Reason::NotConfigured, "scope"))?;
+    if delegate_ident_mapping && policy.role_claim.is_none() {
+        return Err(Rejection::for_claim(Reason::NotConfigured, "role"));
+    }
+    Ok(())
 }
 
 /// A token that passed every check.
@@ -338,16 +369,19 @@ pub fn verify_jwt(
     // From here on the issuer vouches for the bytes; still parse strictly.
     let claims = json::parse_object(&payload)
         .map_err(|e| reject(envelope::json_reason(e, Reason::MalformedPayload).into()))?;
+    // The identity is named in rejections only once the token is known to be this issuer's,
+    // current and meant for this server: another issuer sharing the signing keys (Entra ID
+    // tenants do) must not get its chosen identity into the log.
+    let reject = |r: Rejection| r.with_kid(kid);
+    claims::check_issuer(&claims, policy).map_err(reject)?;
+    let validity = claims::check_validity(&claims, policy, req.now).map_err(reject)?;
+    let audiences = claims::check_audience(&claims, policy).map_err(reject)?;
     let identity = identity::authn_id(&claims, policy);
     let known = identity.as_ref().ok().cloned();
     let reject = |r: Rejection| Rejection {
         identity: known.clone(),
         ..r.with_kid(kid)
     };
-
-    claims::check_issuer(&claims, policy).map_err(reject)?;
-    let validity = claims::check_validity(&claims, policy, req.now).map_err(reject)?;
-    let audiences = claims::check_audience(&claims, policy).map_err(reject)?;
     claims::check_required_claims(&claims, policy).map_err(reject)?;
     let client = claims::check_client(&claims, policy).map_err(reject)?;
     claims::check_subject(&claims).map_err(reject)?;

@@ -83,6 +83,13 @@ pub enum Reason {
     EmailNotVerified,
     /// Delegated mapping: the requested role is not one of the roles in the token.
     RoleNotGranted,
+    /// Introspection answered `"active": false`: the token is expired, revoked or unknown.
+    TokenInactive,
+    /// Introspection says the token is not an access token (a refresh or ID token).
+    WrongTokenType,
+    /// The introspection or userinfo response is not a usable JSON object (`active` missing
+    /// or not JSON `true`/`false`, invalid JSON, duplicate members, too large).
+    MalformedResponse,
 }
 
 impl Reason {
@@ -117,6 +124,9 @@ impl Reason {
             Reason::BadIdentity => "bad_identity",
             Reason::EmailNotVerified => "email_not_verified",
             Reason::RoleNotGranted => "role_not_granted",
+            Reason::TokenInactive => "token_inactive",
+            Reason::WrongTokenType => "wrong_token_type",
+            Reason::MalformedResponse => "malformed_response",
         }
     }
 
@@ -150,6 +160,9 @@ impl Reason {
         Reason::BadIdentity,
         Reason::EmailNotVerified,
         Reason::RoleNotGranted,
+        Reason::TokenInactive,
+        Reason::WrongTokenType,
+        Reason::MalformedResponse,
     ];
 }
 

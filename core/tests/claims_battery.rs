@@ -666,17 +666,35 @@ fn d_required_claims_must_match_exactly() {
 }
 
 #[test]
-fn d_claim_checks_report_the_verified_identity_for_logging() {
-    let r = verify(&token_with(&RSA, |c| c["exp"] = json!(NOW - 3600))).unwrap_err();
-    assert_eq!(r.reason, Reason::Expired);
+fn d_identity_is_reported_only_once_issuer_validity_and_audience_hold() {
+    // Refused after the audience check (missing scope): the verified identity is reported.
+    let r = verify(&token_with(&RSA, |c| c["scope"] = json!("openid"))).unwrap_err();
+    assert_eq!(r.reason, Reason::MissingScope);
     assert_eq!(r.identity.as_deref(), Some("alice"));
     assert_eq!(r.kid.as_deref(), Some("rsa-1"));
+    // Refused at the issuer, the validity period or the audience: a correctly signed token
+    // from another issuer sharing the keys must not get its identity into the log.
+    for (label, patch) in [
+        (
+            "other issuer",
+            json!({"iss": "https://other-tenant.example/"}),
+        ),
+        ("expired", json!({"exp": NOW - 3600})),
+        ("other audience", json!({"aud": "another-db"})),
+    ] {
+        let r = verify(&token_with(&RSA, |c| {
+            for (k, v) in patch.as_object().unwrap() {
+                c[k] = v.clone();
+            }
+        }))
+        .unwrap_err();
+        assert_eq!(r.identity, None, "{label}");
+    }
     // A bad identity is never reported.
     let r = verify(&token_with(&RSA, |c| {
-        c["exp"] = json!(NOW - 3600);
+        c["scope"] = json!("openid");
         c["sub"] = json!("evil\nLOG: x");
     }))
     .unwrap_err();
-    assert_eq!(r.reason, Reason::Expired);
     assert_eq!(r.identity, None);
 }

@@ -1,5 +1,5 @@
 //! Realistic access-token shapes of common identity providers: each is accepted with the
-//! configuration documented in core/PROVIDERS.md and refused without it.
+//! configuration documented in docs/providers.md and refused without it.
 
 mod common;
 

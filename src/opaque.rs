@@ -1,0 +1,178 @@
+//! Opaque tokens: RFC 7662 introspection or (opt-in) the userinfo endpoint, with answers kept
+//! in the shared result cache keyed by a SHA-256 of the token (never the token itself).
+//!
+//! Every answer, fresh or cached, is judged by `pg_bearer_core::introspection` against the
+//! policy of the HBA line at hand. Only the answers that say something lasting are cached:
+//! an accepted token (until its `exp`, at most `pg_bearer.result_cache_ttl`) and an inactive
+//! one (`pg_bearer.negative_cache_ttl`); provider failures are not.
+
+use pg_bearer_core::config::{OpaqueSettings, SecretSource};
+use pg_bearer_core::discovery::check_endpoint_url;
+use pg_bearer_core::introspection::{
+    introspection_request, verify_introspection, verify_userinfo, OpaqueRequest, OpaqueVerified,
+    MAX_RESPONSE_LEN,
+};
+use pg_bearer_core::policy::IssuerPolicy;
+use pg_bearer_core::reason::{Reason, Rejection};
+use pg_bearer_core::result_cache::{self, EntryKind, Lookup};
+
+use crate::gucs::Settings;
+use crate::http;
+use crate::keys::{self, KeysError};
+use crate::shmem::ResultCache;
+
+/// Why an opaque token was refused: a token verdict, or the provider could not be asked.
+pub(crate) enum Refusal {
+    Token(Rejection),
+    Provider(KeysError),
+}
+
+impl From<KeysError> for Refusal {
+    fn from(e: KeysError) -> Self {
+        Refusal::Provider(e)
+    }
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Self {
+        Refusal::Token(r)
+    }
+}
+
+/// Everything one opaque-token check needs.
+pub(crate) struct OpaqueCheck<'a> {
+    pub token: &'a str,
+    pub issuer: &'a str,
+    pub request: OpaqueRequest<'a>,
+    pub policy: &'a IssuerPolicy,
+    pub opaque: &'a OpaqueSettings,
+    pub settings: &'a Settings,
+}
+
+/// Asks the introspection endpoint (or the cache) about the token.
+pub(crate) fn introspect(
+    check: &OpaqueCheck<'_>,
+    endpoint: &str,
+) -> Result<OpaqueVerified, Refusal> {
+    let key = result_cache::token_key(check.issuer, Lookup::Introspection, check.token);
+    if let Some((kind, body)) = cached(&key) {
+        return match kind {
+            EntryKind::Inactive => Err(Refusal::Token(Reason::TokenInactive.into())),
+            _ => Ok(verify_introspection(&body, &check.request, check.policy)?),
+        };
+    }
+    check_endpoint_url(endpoint, check.settings.allow_http)
+        .map_err(|e| KeysError::new("not_configured", format!("introspection endpoint: {e}")))?;
+    let secret = client_secret(&check.opaque.client_secret)?;
+    let request = introspection_request(
+        check.token,
+        &check.opaque.client_id,
+        &secret,
+        check.opaque.auth,
+    );
+    let response = http::post_form(
+        endpoint,
+        &keys::http_policy(check.settings, MAX_RESPONSE_LEN),
+        request.body,
+        request.authorization,
+    )
+    .map_err(|e| KeysError::new("introspection_failed", e.to_string()))?;
+    let response = keys::require_json_200(response, "introspection_failed")?;
+    let verdict = verify_introspection(&response.body, &check.request, check.policy);
+    remember(
+        &key,
+        &verdict,
+        &response.body,
+        EntryKind::Introspection,
+        check.settings,
+    );
+    Ok(verdict?)
+}
+
+/// Asks the userinfo endpoint (or the cache) about the token.
+pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<OpaqueVerified, Refusal> {
+    let key = result_cache::token_key(check.issuer, Lookup::Userinfo, check.token);
+    if let Some((_, body)) = cached(&key) {
+        return Ok(verify_userinfo(&body, &check.request, check.policy)?);
+    }
+    check_endpoint_url(endpoint, check.settings.allow_http)
+        .map_err(|e| KeysError::new("not_configured", format!("userinfo endpoint: {e}")))?;
+    let response = http::get_with_bearer(
+        endpoint,
+        &keys::http_policy(check.settings, MAX_RESPONSE_LEN),
+        check.token,
+    )
+    .map_err(|e| KeysError::new("userinfo_failed", e.to_string()))?;
+    if response.status == 401 || response.status == 403 {
+        // The provider refuses the token itself.
+        return Err(Refusal::Token(Reason::TokenInactive.into()));
+    }
+    let response = keys::require_json_200(response, "userinfo_failed")?;
+    let verdict = verify_userinfo(&response.body, &check.request, check.policy);
+    remember(
+        &key,
+        &verdict,
+        &response.body,
+        EntryKind::Userinfo,
+        check.settings,
+    );
+    Ok(verdict?)
+}
+
+fn cached(key: &[u8; 32]) -> Option<(EntryKind, Vec<u8>)> {
+    let now = keys::now_ms();
+    ResultCache::attach().with_entries(|entries| result_cache::lookup(entries, key, now))
+}
+
+fn remember(
+    key: &[u8; 32],
+    verdict: &Result<OpaqueVerified, Rejection>,
+    body: &[u8],
+    kind: EntryKind,
+    settings: &Settings,
+) {
+    let (kind, body, exp) = match verdict {
+        Ok(v) => (kind, body, v.exp),
+        Err(r) if r.reason == Reason::TokenInactive => (EntryKind::Inactive, &b""[..], None),
+        // Refused by this line's policy, or malformed: judged again next time.
+        Err(_) => return,
+    };
+    let now = keys::now_ms();
+    let ttl = result_cache::ttl_ms(
+        now,
+        kind,
+        exp,
+        settings.result_cache_ttl,
+        settings.negative_cache_ttl,
+    );
+    ResultCache::attach().with_entries(|entries| {
+        result_cache::insert(entries, key, kind, body, now, ttl);
+    });
+}
+
+/// The client secret, from the issuers file or the file named by the settings.
+fn client_secret(source: &SecretSource) -> Result<String, KeysError> {
+    match source {
+        SecretSource::None => Err(KeysError::new("not_configured", "no client secret")),
+        SecretSource::Inline(secret) => Ok(secret.clone()),
+        SecretSource::File(path) => {
+            let bytes = crate::files::read_capped(path, 4096).map_err(|e| {
+                KeysError::new("not_configured", format!("client secret file {path}: {e}"))
+            })?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                KeysError::new(
+                    "not_configured",
+                    format!("client secret file {path}: not UTF-8"),
+                )
+            })?;
+            let secret = text.trim();
+            if secret.is_empty() {
+                return Err(KeysError::new(
+                    "not_configured",
+                    format!("client secret file {path} is empty"),
+                ));
+            }
+            Ok(secret.to_owned())
+        }
+    }
+}
