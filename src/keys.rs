@@ -7,7 +7,7 @@
 use std::num::NonZeroI32;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome};
+use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome, RefreshTicket};
 use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
 use pg_bearer_core::freshness::{FreshnessBounds, ResponseCacheHeaders};
 use pg_bearer_core::jwks::{JwksLimits, KeySet};
@@ -116,6 +116,9 @@ pub(crate) fn keys(
                 return parse(&meta, &jwks, generation);
             }
             LookupDecision::Refresh(ticket) => {
+                // If the backend dies mid-fetch (terminated, authentication timeout), release
+                // the refresh at exit instead of leaving others waiting for its deadline.
+                let _pending = PendingRefresh::arm(&slot_name, ticket, policy);
                 let fetched = fetch(target, &source, settings);
                 let now = now_ms();
                 let recorded = cache.with_slot(&slot_name, now, Claim::No, |slot| match &fetched {
@@ -177,6 +180,51 @@ pub(crate) fn keys(
                 ))
             }
         }
+    }
+}
+
+/// The refresh this backend owns while it fetches, released by [`release_at_exit`] if the
+/// backend exits before recording it. Disarmed (cleared) when dropped.
+struct PendingRefresh;
+
+static PENDING: std::sync::Mutex<Option<(String, RefreshTicket, CachePolicy)>> =
+    std::sync::Mutex::new(None);
+
+impl PendingRefresh {
+    fn arm(slot_name: &str, ticket: RefreshTicket, policy: CachePolicy) -> PendingRefresh {
+        static REGISTERED: std::sync::atomic::AtomicBool =
+            std::sync::atomic::AtomicBool::new(false);
+        if !REGISTERED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: before_shmem_exit (storage/ipc.h) only appends to the backend's exit
+            // callback list; release_at_exit is guarded and never raises an error.
+            unsafe {
+                pg_sys::before_shmem_exit(Some(release_at_exit), pg_sys::Datum::from(0usize))
+            };
+        }
+        if let Ok(mut pending) = PENDING.lock() {
+            *pending = Some((slot_name.to_owned(), ticket, policy));
+        }
+        PendingRefresh
+    }
+}
+
+impl Drop for PendingRefresh {
+    fn drop(&mut self) {
+        if let Ok(mut pending) = PENDING.lock() {
+            *pending = None;
+        }
+    }
+}
+
+/// Exit callback: records an abandoned refresh as failed so that ownership is released now.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn release_at_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
+    let pending = PENDING.lock().ok().and_then(|mut p| p.take());
+    if let Some((slot_name, ticket, policy)) = pending {
+        let now = now_ms();
+        let _ = SharedCache::attach().with_slot(&slot_name, now, Claim::No, |slot| {
+            let _ = slot.state.on_refresh_failure(ticket, now, &policy);
+        });
     }
 }
 

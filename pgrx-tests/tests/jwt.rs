@@ -521,6 +521,18 @@ fn a_backend_waiting_on_the_provider_answers_pg_terminate_backend() {
         "{}",
         f.cluster.log()
     );
+    // The terminated backend released its refresh on exit: once the provider answers again
+    // (and the 1 s failure backoff has passed) the next login refreshes at once, instead of
+    // waiting out the dead owner's deadline (3 x 15 s + 2 s).
+    f.idp.clear_faults();
+    std::thread::sleep(Duration::from_millis(1100));
+    let started = Instant::now();
+    f.assert_logs_in("alice", &token, "oauth:alice");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
     f.assert_clean_log();
 }
 
