@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything pg_bearer needs to build and test, skipping each step that is already
 # done: Debian build packages, PostgreSQL 18 (an existing pg_config 18, else built from
-# Debian's source package), cargo-pgrx 0.18.1, `cargo pgrx init`, and (when run as root) the
-# unprivileged OS user that runs `postgres`. Prints `export` lines for the rest to source.
+# Debian's source package), cargo-pgrx 0.18.1, `cargo pgrx init`, (when run as root) the
+# unprivileged OS user that runs `postgres`, and the test identity provider's Node packages
+# (pgrx-tests/idp). Prints `export` lines for the rest to source.
 #
 # Knobs (environment): PG_CONFIG (use this pg_config 18), PG_BEARER_PREFIX (where to install a
 # PostgreSQL we build), PG_BEARER_CACHE (downloads and build trees), PG_BEARER_PG_USER.
@@ -94,6 +95,15 @@ if [ "$(id -u)" = 0 ]; then
     log "creating OS user $user to run postgres"
     useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
   fi
+fi
+
+# --- 5. Node packages for the test identity provider (pgrx-tests/idp, npm `oidc-provider`) --
+idp="$here/../pgrx-tests/idp"
+if [ "$idp/node_modules/.package-lock.json" -nt "$idp/package-lock.json" ]; then
+  log "test identity provider packages: present"
+else
+  log "installing the test identity provider's Node packages (npm ci)"
+  (cd "$idp" && npm ci --no-audit --no-fund --silent >&2)
 fi
 log "ready"
 printf 'export PG_CONFIG=%q\n' "$PG_CONFIG"

@@ -48,9 +48,9 @@ pub extern "C-unwind" fn _PG_oauth_validator_module_init() -> *const OAuthValida
 enum Decision {
     /// The token may log in; `authn_id` comes from the verified token.
     Authorized { authn_id: String },
-    /// A refused token. `authn_id` is set only when the token was verified (never from an
-    /// unverified token: the server logs it before it looks at `authorized`).
-    Refused { authn_id: Option<String> },
+    /// A refused token. No `authn_id`: the server logs it as "connection authenticated"
+    /// before it looks at `authorized`.
+    Refused,
     /// pg_bearer itself failed; the server reports an internal error and refuses the login.
     Internal,
 }
@@ -85,7 +85,7 @@ unsafe extern "C-unwind" fn validate_cb(
     let result = unsafe { &mut *result };
     let (authorized, authn_id) = match decision {
         Decision::Authorized { authn_id } => (true, Some(authn_id)),
-        Decision::Refused { authn_id } => (false, authn_id),
+        Decision::Refused => (false, None),
         Decision::Internal => return false,
     };
     result.authorized = authorized;
@@ -116,7 +116,7 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
     let issuer = Some(hba.issuer.as_str());
     let refuse = |reason: &str, detail: &str| {
         log::rejected(reason, issuer, detail);
-        Decision::Refused { authn_id: None }
+        Decision::Refused
     };
     let settings = Settings::current();
     let target = match IssuerTarget::from_hba(&hba.issuer, settings.allow_http) {

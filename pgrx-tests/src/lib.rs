@@ -7,5 +7,6 @@
 pub mod cluster;
 pub mod libpq;
 pub mod logscan;
+pub mod oidc;
 pub mod provider;
 pub mod tokens;

@@ -96,12 +96,9 @@ impl Fixture {
     /// Logs in as `role` with `token` (token-first: libpq is given the well-known URI).
     fn login(&self, role: &str, token: &str) -> Result<Session, String> {
         self.presented.lock().unwrap().push(token.to_owned());
-        Session::connect(
-            &self
-                .cluster
-                .oauth_conninfo(role, &self.client_issuer.lock().unwrap()),
-            Some(token),
-        )
+        // Copy the issuer out: a guard held across the connect would serialize parallel logins.
+        let issuer = self.client_issuer.lock().unwrap().clone();
+        Session::connect(&self.cluster.oauth_conninfo(role, &issuer), Some(token))
     }
 
     fn assert_logs_in(&self, role: &str, token: &str, system_user: &str) {
@@ -703,4 +700,71 @@ fn a_static_jwks_file_works_without_any_request_to_the_provider() {
     )
     .is_err());
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn concurrent_first_logins_share_one_slow_refresh_and_none_is_refused() {
+    let f = Fixture::new("", &[], &[]);
+    // Discovery and JWKS each take 400 ms: the first backend refreshes, the others wait.
+    f.idp
+        .set_fault(Target::All, Fault::Delay(Duration::from_millis(400)));
+    let token = f.token(Alg::Es256, &f.claims("alice"));
+    std::thread::scope(|s| {
+        let logins: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| f.login("alice", &token).map(|_| ())))
+            .collect();
+        for login in logins {
+            login
+                .join()
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{e}\n{}", f.cluster.log()));
+        }
+    });
+    assert_eq!(f.idp.count_discovery(), 1, "one refresher");
+    assert_eq!(f.idp.count_jwks(), 1, "one refresher");
+    f.assert_clean_log();
+}
+
+#[test]
+fn while_one_backend_refreshes_stale_keys_the_others_use_them_without_waiting() {
+    let options = ProviderOptions {
+        issuer_path: "/realms/main".into(),
+        jwks_cache_control: CacheControl::MaxAge(1),
+        ..Default::default()
+    };
+    let f = Fixture::with_provider(
+        options,
+        "",
+        &[
+            "pg_bearer.jwks_cache_min = 1",
+            "pg_bearer.jwks_cache_default = 1",
+        ],
+        &[],
+    );
+    let token = f.token(Alg::Es256, &f.claims("alice"));
+    f.assert_logs_in("alice", &token, "oauth:alice");
+    std::thread::sleep(Duration::from_millis(1200)); // stale now
+    f.idp
+        .set_fault(Target::All, Fault::Delay(Duration::from_millis(2000)));
+    let mut times: Vec<Duration> = std::thread::scope(|s| {
+        let logins: Vec<_> = (0..4)
+            .map(|i| {
+                let (f, token) = (&f, &token);
+                s.spawn(move || {
+                    // Let the first one become the refresher.
+                    std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 200 }));
+                    let started = Instant::now();
+                    f.login("alice", token).unwrap_or_else(|e| panic!("{e}"));
+                    started.elapsed()
+                })
+            })
+            .collect();
+        logins.into_iter().map(|l| l.join().unwrap()).collect()
+    });
+    times.sort();
+    eprintln!("login times while one refreshes: {times:?}");
+    // The refresher waited for the slow provider; nobody else did.
+    assert!(times[3] >= Duration::from_millis(2000), "{times:?}");
+    assert!(times[2] < Duration::from_millis(1500), "{times:?}");
+    f.assert_clean_log();
 }
