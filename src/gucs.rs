@@ -143,7 +143,7 @@ pub(crate) fn register() {
     int(
         c"pg_bearer.http_timeout",
         c"Deadline for each request to the provider.",
-        c"Defaults to 5 s; capped at a quarter of authentication_timeout, since a key refresh makes up to three requests.",
+        c"Defaults to 5 s; capped at a fifth of authentication_timeout, since one login makes up to four requests.",
         &HTTP_TIMEOUT,
         100,
         60_000,
@@ -380,14 +380,14 @@ impl Settings {
     }
 }
 
-/// `pg_bearer.http_timeout`, kept below `authentication_timeout`: a refresh makes up to three
-/// requests (two discovery URLs and the JWKS), and the login must end before the server gives
-/// up on it, so each request gets at most a quarter of `authentication_timeout`.
+/// `pg_bearer.http_timeout`, kept below `authentication_timeout`: one login makes up to four
+/// requests (two discovery URLs, the JWKS, then introspection), and it must end before the
+/// server gives up on it, so each request gets at most a fifth of `authentication_timeout`.
 fn effective_http_timeout(configured_ms: i32) -> Duration {
     // SAFETY: AuthenticationTimeout (postmaster/postmaster.h) is a plain int GUC variable of
     // the server, read on the backend's own thread.
     let auth_timeout_s = unsafe { pgrx::pg_sys::AuthenticationTimeout };
-    let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 4;
+    let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 5;
     let ms = i64::from(configured_ms.max(100)).min(ceiling_ms.max(100));
     Duration::from_millis(u64::try_from(ms).unwrap_or(5_000))
 }

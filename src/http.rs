@@ -1,4 +1,4 @@
-//! HTTPS for discovery, JWKS and (later) introspection: deadlines, no redirects, capped bodies,
+//! HTTPS for discovery, JWKS, introspection and userinfo: deadlines, no redirects, capped bodies,
 //! and a backend that stays interruptible while it waits.
 //!
 //! Process model: every connection is a fresh backend, and pg_bearer's caches live in shared

@@ -89,6 +89,12 @@ pub(crate) fn keys(
     // Keys are cached per issuer *and* key source: changing pg_bearer.jwks (or the issuers
     // file's jwks) takes effect at the next login instead of when the old keys go stale.
     let slot_name = format!("{}\n{key_source}", target.issuer());
+    if slot_name.len() > crate::shmem::ISSUER_MAX {
+        return Err(KeysError::new(
+            "not_configured",
+            "issuer and key source are too long to cache",
+        ));
+    }
     // SAFETY: MyProcPid (miscadmin.h) is set at backend start and never changes.
     let pid = unsafe { pg_sys::MyProcPid };
     let me = NonZeroI32::new(pid).ok_or_else(|| KeysError::new("internal", "no backend PID"))?;

@@ -141,6 +141,11 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
             &detail("detail", "the requested role is not valid UTF-8"),
         );
     };
+    // The JWT path caps its input itself; an opaque token gets the same cap before it is
+    // hashed or sent anywhere.
+    if token.len() > envelope::MAX_TOKEN_LEN {
+        return refuse(Reason::TokenTooLarge.code(), "");
+    }
     let now = keys::now_ms() / 1000;
     let outcome = if envelope::looks_like_jws(token) {
         jwt(token, role, now, &hba, &target, &config, &settings)
@@ -271,14 +276,14 @@ fn introspection_endpoint(
     opaque: &OpaqueSettings,
     metadata: Option<&ProviderMetadata>,
 ) -> Result<String, KeysError> {
-    if !opaque.introspection_endpoint.is_empty() {
-        return Ok(opaque.introspection_endpoint.clone());
-    }
     if !opaque.introspection_configured() {
         return Err(KeysError::new(
             "not_configured",
             "introspection needs pg_bearer.client_id and pg_bearer.client_secret_file",
         ));
+    }
+    if !opaque.introspection_endpoint.is_empty() {
+        return Ok(opaque.introspection_endpoint.clone());
     }
     metadata
         .and_then(|m| m.introspection_endpoint().map(str::to_owned))

@@ -14,8 +14,9 @@
 //!
 //! **Userinfo** ([`verify_userinfo`], opt-in): the provider only says the token is good for
 //! *some* audience, so the audience check cannot apply; `sub` must be a non-empty string, the
-//! identity comes from the configured claim (with the `email_verified` rule), scopes are
-//! checked only if the response lists them, roles as for JWTs.
+//! identity comes from the configured claim (with the `email_verified` rule), fixed-value and
+//! client claims are checked as for JWTs (e.g. Google's `hd`), scopes only if the response
+//! lists them (and never granted through an audience), roles as for JWTs.
 
 use crate::claims;
 use crate::identity;
@@ -190,9 +191,11 @@ pub fn verify_userinfo(
         identity: known.clone(),
         ..r
     };
+    claims::check_required_claims(&claims, policy).map_err(reject)?;
+    claims::check_client(&claims, policy).map_err(reject)?;
     if claims.contains_key("scope") || claims.contains_key("scp") {
-        let audiences: Vec<&str> = policy.audiences.iter().map(String::as_str).collect();
-        scopes.check(&claims, &audiences).map_err(reject)?;
+        // Userinfo proves no audience, so no scope is granted through one.
+        scopes.check(&claims, &[]).map_err(reject)?;
     }
     let authn_id = identity?;
     if req.delegate_ident_mapping {
@@ -335,5 +338,115 @@ mod tests {
         );
         assert_eq!(ClientAuth::parse("private_key_jwt"), None);
         assert_eq!(ClientAuth::parse("CLIENT_SECRET_BASIC"), None);
+    }
+}
+
+#[cfg(test)]
+mod verdict_tests {
+    use super::*;
+    use crate::claims::ClaimPath;
+
+    const NOW: i64 = 1_800_000_000;
+
+    fn policy() -> IssuerPolicy {
+        IssuerPolicy::new("https://idp.example", vec!["db".into()])
+    }
+
+    fn req() -> OpaqueRequest<'static> {
+        OpaqueRequest {
+            hba_scopes: "openid postgres",
+            requested_role: "alice",
+            delegate_ident_mapping: false,
+            now: NOW,
+        }
+    }
+
+    fn body(v: serde_json::Value) -> Vec<u8> {
+        v.to_string().into_bytes()
+    }
+
+    fn active() -> serde_json::Value {
+        serde_json::json!({"active": true, "iss": "https://idp.example", "aud": "db", "sub": "alice",
+                           "scope": "openid postgres", "exp": NOW + 60})
+    }
+
+    #[test]
+    fn an_active_answer_for_this_server_is_accepted() {
+        let v = verify_introspection(&body(active()), &req(), &policy()).unwrap();
+        assert_eq!(
+            v,
+            OpaqueVerified {
+                authn_id: "alice".into(),
+                exp: Some(NOW + 60)
+            }
+        );
+    }
+
+    #[test]
+    fn only_the_json_value_true_means_active() {
+        for a in [
+            serde_json::json!("true"),
+            serde_json::json!(1),
+            serde_json::json!(null),
+            serde_json::json!([true]),
+        ] {
+            let mut b = active();
+            b["active"] = a.clone();
+            let r = verify_introspection(&body(b), &req(), &policy()).unwrap_err();
+            assert_eq!(r.reason, Reason::MalformedResponse, "{a}");
+        }
+        let mut b = active();
+        b.as_object_mut().unwrap().remove("active");
+        assert_eq!(
+            verify_introspection(&body(b), &req(), &policy())
+                .unwrap_err()
+                .reason,
+            Reason::MalformedResponse
+        );
+    }
+
+    #[test]
+    fn identity_is_not_reported_for_a_foreign_issuer_or_audience() {
+        for (k, v) in [("iss", "https://other.example"), ("aud", "other-db")] {
+            let mut b = active();
+            b[k] = serde_json::json!(v);
+            let r = verify_introspection(&body(b), &req(), &policy()).unwrap_err();
+            assert_eq!(r.identity, None, "{k}");
+        }
+    }
+
+    #[test]
+    fn userinfo_holds_fixed_value_claims_such_as_a_google_domain() {
+        let mut p = policy();
+        p.required_claims = vec![(ClaimPath::parse("hd").unwrap(), "example.com".into())];
+        let ok = serde_json::json!({"sub": "1", "hd": "example.com"});
+        p.identity_claim = ClaimPath::parse("sub").unwrap();
+        assert!(verify_userinfo(&body(ok), &req(), &p).is_ok());
+        let other = serde_json::json!({"sub": "1", "hd": "evil.example"});
+        assert_eq!(
+            verify_userinfo(&body(other), &req(), &p)
+                .unwrap_err()
+                .reason,
+            Reason::ClaimMismatch
+        );
+        let none = serde_json::json!({"sub": "1"});
+        assert_eq!(
+            verify_userinfo(&body(none), &req(), &p).unwrap_err().reason,
+            Reason::MissingClaim
+        );
+    }
+
+    #[test]
+    fn userinfo_never_grants_a_resource_scope_through_the_configured_audience() {
+        // "db/.default" would be satisfied by the audience "db" for a JWT; userinfo proves none.
+        let r = OpaqueRequest {
+            hba_scopes: "db/.default",
+            ..req()
+        };
+        let b = serde_json::json!({"sub": "alice", "scope": "openid"});
+        assert_eq!(
+            verify_userinfo(&body(b), &r, &policy()).unwrap_err().reason,
+            Reason::MissingScope
+        );
     }
 }

@@ -33,7 +33,7 @@ pub enum Reason {
     /// spelling, every `HS*`, and names that are not algorithms at all).
     AlgNotAllowed,
     /// The header carries a parameter that is refused outright: `crit`, `jku`, `x5u`, `jwk`,
-    /// `x5c`, `cty`, `enc`, `zip`, `p2c`, `b64`, `epk`, `apu`, `apv`, `iv`, `tag`.
+    /// `x5c`, `cty`, `enc`, `zip`, `p2c`, `p2s`, `b64`, `epk`, `apu`, `apv`, `iv`, `tag`.
     ForbiddenHeader,
     /// The header `typ` names a type that is not an access token under the policy's
     /// [`crate::policy::TypPolicy`].
