@@ -147,10 +147,19 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         return refuse(Reason::TokenTooLarge.code(), "");
     }
     let now = keys::now_ms() / 1000;
+    let login = Login {
+        token,
+        role,
+        now,
+        hba: &hba,
+        target: &target,
+        config: &config,
+        settings: &settings,
+    };
     let outcome = if envelope::looks_like_jws(token) {
-        jwt(token, role, now, &hba, &target, &config, &settings)
+        login.jwt()
     } else {
-        opaque(token, role, now, &hba, &target, &config, &settings)
+        login.opaque()
     };
     match outcome {
         Ok(authn_id) => Decision::Authorized { authn_id },
@@ -159,115 +168,111 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
     }
 }
 
-/// A JWT: verified locally and only locally (introspection never rescues a JWT that failed a
-/// local check); with `introspect_jwts`, a verified JWT must also be active at the provider.
-fn jwt(
-    token: &str,
-    role: &str,
+/// One login attempt with everything it is judged by.
+struct Login<'a> {
+    token: &'a str,
+    role: &'a str,
     now: i64,
-    hba: &HbaOAuth,
-    target: &IssuerTarget,
-    config: &IssuerConfig,
-    settings: &Settings,
-) -> Result<String, Refusal> {
-    let request = Request {
-        token,
-        hba_scopes: &hba.scope,
-        requested_role: role,
-        delegate_ident_mapping: hba.delegate_ident_mapping,
-        now,
-    };
-    let mut keys = keys::keys(target, &config.key_source, Need::Fresh, settings)?;
-    let mut outcome = verify_jwt(&request, &keys.set, &config.policy);
-    if matches!(&outcome, Err(r) if r.reason == Reason::UnknownKid) {
-        // The provider may have rotated its keys: one rate-limited refetch (the cache decides).
-        let need = Need::KidMissing {
-            seen_generation: keys.generation,
+    hba: &'a HbaOAuth,
+    target: &'a IssuerTarget,
+    config: &'a IssuerConfig,
+    settings: &'a Settings,
+}
+
+impl Login<'_> {
+    /// A JWT: verified locally and only locally (introspection never rescues a JWT that failed
+    /// a local check); with `introspect_jwts`, a verified JWT must also be active at the
+    /// provider.
+    fn jwt(&self) -> Result<String, Refusal> {
+        let request = Request {
+            token: self.token,
+            hba_scopes: &self.hba.scope,
+            requested_role: self.role,
+            delegate_ident_mapping: self.hba.delegate_ident_mapping,
+            now: self.now,
         };
-        if let Ok(newer) = keys::keys(target, &config.key_source, need, settings) {
-            if newer.generation != keys.generation {
-                keys = newer;
-                outcome = verify_jwt(&request, &keys.set, &config.policy);
+        let policy = &self.config.policy;
+        let mut keys = self.keys(Need::Fresh)?;
+        let mut outcome = verify_jwt(&request, &keys.set, policy);
+        if matches!(&outcome, Err(r) if r.reason == Reason::UnknownKid) {
+            // The provider may have rotated its keys: one rate-limited refetch (the cache
+            // decides).
+            let need = Need::KidMissing {
+                seen_generation: keys.generation,
+            };
+            if let Ok(newer) = self.keys(need) {
+                if newer.generation != keys.generation {
+                    keys = newer;
+                    outcome = verify_jwt(&request, &keys.set, policy);
+                }
             }
         }
-    }
-    let verified = outcome.map_err(|mut r| {
-        // A kid is repeated in the log only if it names one of the provider's keys: an
-        // unknown kid is attacker-chosen text.
-        if r.kid.as_deref().is_some_and(|k| !keys.set.contains_kid(k)) {
-            r.kid = None;
+        let verified = outcome.map_err(|mut r| {
+            // A kid is repeated in the log only if it names one of the provider's keys: an
+            // unknown kid is attacker-chosen text.
+            if r.kid.as_deref().is_some_and(|k| !keys.set.contains_kid(k)) {
+                r.kid = None;
+            }
+            Refusal::Token(r)
+        })?;
+        if self.config.opaque.introspect_jwts {
+            let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata.as_ref())?;
+            opaque::introspect(&self.opaque_check(), &endpoint)?;
         }
-        Refusal::Token(r)
-    })?;
-    if config.opaque.introspect_jwts {
-        let endpoint = introspection_endpoint(&config.opaque, keys.metadata.as_ref())?;
-        let check = OpaqueCheck {
-            token,
-            issuer: target.issuer(),
-            request: opaque_request(hba, role, now),
-            policy: &config.policy,
-            opaque: &config.opaque,
-            settings,
-        };
-        opaque::introspect(&check, &endpoint)?;
+        Ok(verified.authn_id)
     }
-    Ok(verified.authn_id)
-}
 
-/// An opaque token: introspection if configured, else userinfo if enabled, else refused.
-fn opaque(
-    token: &str,
-    role: &str,
-    now: i64,
-    hba: &HbaOAuth,
-    target: &IssuerTarget,
-    config: &IssuerConfig,
-    settings: &Settings,
-) -> Result<String, Refusal> {
-    let check = OpaqueCheck {
-        token,
-        issuer: target.issuer(),
-        request: opaque_request(hba, role, now),
-        policy: &config.policy,
-        opaque: &config.opaque,
-        settings,
-    };
-    let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
-        Ok(keys::keys(target, &config.key_source, Need::Fresh, settings)?.metadata)
-    };
-    if config.opaque.introspection_configured() {
-        let endpoint = if config.opaque.introspection_endpoint.is_empty() {
-            introspection_endpoint(&config.opaque, metadata()?.as_ref())?
-        } else {
-            config.opaque.introspection_endpoint.clone()
+    /// An opaque token: introspection if configured, else userinfo if enabled, else refused.
+    fn opaque(&self) -> Result<String, Refusal> {
+        let opaque = &self.config.opaque;
+        let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
+            Ok(self.keys(Need::Fresh)?.metadata)
         };
-        return Ok(opaque::introspect(&check, &endpoint)?.authn_id);
+        if opaque.introspection_configured() {
+            let endpoint = if opaque.introspection_endpoint.is_empty() {
+                introspection_endpoint(opaque, metadata()?.as_ref())?
+            } else {
+                opaque.introspection_endpoint.clone()
+            };
+            return Ok(opaque::introspect(&self.opaque_check(), &endpoint)?.authn_id);
+        }
+        if opaque.userinfo {
+            let endpoint = metadata()?
+                .as_ref()
+                .and_then(|m| m.userinfo_endpoint().map(str::to_owned))
+                .ok_or_else(|| {
+                    KeysError::new(
+                        "not_configured",
+                        "no userinfo endpoint in the provider's metadata",
+                    )
+                })?;
+            return Ok(opaque::userinfo(&self.opaque_check(), &endpoint)?.authn_id);
+        }
+        Err(KeysError::new(
+            "opaque_token",
+            "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
+        )
+        .into())
     }
-    if config.opaque.userinfo {
-        let endpoint = metadata()?
-            .as_ref()
-            .and_then(|m| m.userinfo_endpoint().map(str::to_owned))
-            .ok_or_else(|| {
-                KeysError::new(
-                    "not_configured",
-                    "no userinfo endpoint in the provider's metadata",
-                )
-            })?;
-        return Ok(opaque::userinfo(&check, &endpoint)?.authn_id);
-    }
-    Err(KeysError::new(
-        "opaque_token",
-        "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
-    )
-    .into())
-}
 
-fn opaque_request<'a>(hba: &'a HbaOAuth, role: &'a str, now: i64) -> OpaqueRequest<'a> {
-    OpaqueRequest {
-        hba_scopes: &hba.scope,
-        requested_role: role,
-        delegate_ident_mapping: hba.delegate_ident_mapping,
-        now,
+    fn keys(&self, need: Need) -> Result<keys::Keys, KeysError> {
+        keys::keys(self.target, &self.config.key_source, need, self.settings)
+    }
+
+    fn opaque_check(&self) -> OpaqueCheck<'_> {
+        OpaqueCheck {
+            token: self.token,
+            issuer: self.target.issuer(),
+            request: OpaqueRequest {
+                hba_scopes: &self.hba.scope,
+                requested_role: self.role,
+                delegate_ident_mapping: self.hba.delegate_ident_mapping,
+                now: self.now,
+            },
+            policy: &self.config.policy,
+            opaque: &self.config.opaque,
+            settings: self.settings,
+        }
     }
 }
 
