@@ -255,3 +255,55 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// The error libpq reports for every refused OAuth login: PostgreSQL's generic message, the
+/// same whatever pg_bearer's reason was.
+pub fn generic_refusal(role: &str) -> String {
+    format!("FATAL:  OAuth bearer authentication failed for user \"{role}\"")
+}
+
+impl Cluster {
+    /// Asserts that `attempt` (a login as `role`, run now) is refused with the generic client
+    /// error and that the server log gains a `pg_bearer: token rejected: reason=<reason>` line.
+    pub fn assert_refused_with<T>(
+        &self,
+        role: &str,
+        reason: &str,
+        attempt: impl FnOnce() -> Result<T, String>,
+    ) {
+        let before = self.log().len();
+        match attempt() {
+            Ok(_) => panic!("expected reason={reason}, but the login succeeded"),
+            Err(e) => assert!(
+                e.ends_with(&generic_refusal(role)),
+                "client error for {reason}: {e}"
+            ),
+        }
+        let log = self.log();
+        let new = &log[before.min(log.len())..];
+        assert!(
+            new.contains(&format!("reason={reason}")),
+            "expected reason={reason} in:\n{new}"
+        );
+    }
+
+    /// Asserts that the server log holds no 8-byte window of any of `secrets` (tokens, client
+    /// secrets), no assertion failure or PANIC, and that the server still serves.
+    pub fn assert_log_clean_of<'a>(&self, secrets: impl IntoIterator<Item = &'a str>) {
+        let log = self.log();
+        let index = crate::logscan::LogWindows::new(&log, 8);
+        for secret in secrets {
+            if let Some(at) = index.leak(secret) {
+                panic!(
+                    "server log holds bytes {at}..{} of a secret:\n{log}",
+                    at + 8
+                );
+            }
+        }
+        assert!(!log.contains("TRAP") && !log.contains("PANIC"), "{log}");
+        assert_eq!(
+            self.superuser().query_one("SELECT 1").unwrap().as_deref(),
+            Some("1")
+        );
+    }
+}

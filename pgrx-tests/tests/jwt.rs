@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
-use pg_bearer_e2e::logscan::LogWindows;
 use pg_bearer_e2e::provider::{
     Alg, CacheControl, Endpoint, Fault, MockProvider, ProviderOptions, Target,
 };
@@ -117,45 +116,14 @@ impl Fixture {
 
     /// Asserts the login is refused with the generic error and the log gains `reason`.
     fn assert_refused(&self, role: &str, token: &str, reason: &str) {
-        let before = self.cluster.log().len();
-        match self.login(role, token) {
-            Ok(_) => panic!("expected {reason}, but the token logged in"),
-            Err(e) => assert!(
-                e.ends_with(&format!(
-                    "FATAL:  OAuth bearer authentication failed for user \"{role}\""
-                )),
-                "client error for {reason}: {e}"
-            ),
-        }
-        let log = self.cluster.log();
-        let new = &log[before.min(log.len())..];
-        assert!(
-            new.contains(&format!("reason={reason}")),
-            "expected reason={reason} in:\n{new}"
-        );
+        self.cluster
+            .assert_refused_with(role, reason, || self.login(role, token));
     }
 
     fn assert_clean_log(&self) {
-        let log = self.cluster.log();
-        let index = LogWindows::new(&log, 8);
-        for token in self.presented.lock().unwrap().iter() {
-            if let Some(at) = index.leak(token) {
-                panic!(
-                    "server log holds bytes {at}..{} of a presented token:\n{log}",
-                    at + 8
-                );
-            }
-        }
-        assert!(!log.contains("TRAP") && !log.contains("PANIC"), "{log}");
-        // The server still serves.
-        assert_eq!(
-            self.cluster
-                .superuser()
-                .query_one("SELECT 1")
-                .unwrap()
-                .as_deref(),
-            Some("1")
-        );
+        let presented = self.presented.lock().unwrap().clone();
+        self.cluster
+            .assert_log_clean_of(presented.iter().map(String::as_str));
     }
 }
 
