@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# The demo, from nothing: sets up what is missing, installs pg_bearer into PostgreSQL 18, and
-# runs a throwaway cluster that authenticates (and refuses) bearer tokens.
+# The demo, from nothing: sets up what is missing (scripts/setup.sh), installs pg_bearer into
+# PostgreSQL 18, builds the demo and runs it (pgrx-tests/src/bin/pg_bearer_demo.rs): a real
+# OpenID provider and a throwaway PostgreSQL 18 on 127.0.0.1, psql's device-flow login as
+# alice, a service's client_credentials login, a tampered token refused. Everything it starts
+# is stopped when it exits, also on Ctrl-C. Arguments go to the demo (--auto-approve: approve
+# the device code without asking, even at a terminal).
+#
+# pg_bearer is installed as the debug build the test suite also uses: a fresh build takes a
+# few minutes less than the release build (fat LTO) and is plenty for a demo. For real use:
+# `cargo pgrx install --release --pg-config "$PG_CONFIG"`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 eval "$(scripts/setup.sh)"
 export PG_CONFIG
 if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
-"${SUDO[@]}" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null
-cargo run --quiet --release -p pg_bearer_e2e --bin pg_bearer_demo
+echo "demo: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir)" >&2
+"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+echo "demo: building the demo" >&2
+cargo build --quiet -p pg_bearer_e2e --bins
+exec cargo run --quiet -p pg_bearer_e2e --bin pg_bearer_demo -- "$@"

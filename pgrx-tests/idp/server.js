@@ -14,14 +14,19 @@
 //   psql-rs256, psql-es256, psql-eddsa  public, device_code + refresh_token, JWT access tokens
 //                                       signed RS256 / ES256 / EdDSA
 //   psql-opaque                         public, device_code + refresh_token, opaque tokens
+//   psql-userinfo                       public, device_code + refresh_token, opaque tokens
+//                                       with NO audience (no resource server), the only
+//                                       tokens the userinfo endpoint accepts
 //   service                             confidential (secret "service-secret"),
 //                                       client_credentials, JWT (RS256); sub = "service"
 //   service-opaque                      confidential (secret "service-opaque-secret"),
 //                                       client_credentials, opaque
 //   pg-introspect                       confidential (secret "pg-introspect-secret"),
 //                                       client_secret_basic; for RFC 7662 introspection
-// Every access token is for the resource server "postgres-db" (its `aud`), with the scopes
-// `openid postgres offline_access` at most.
+// Every access token but psql-userinfo's is for the resource server "postgres-db" (its `aud`),
+// with the scopes `openid postgres offline_access` at most. psql-userinfo's tokens name no
+// resource server: `defaultResource` gives it none, so its scopes are the OIDC scopes asked for
+// (`postgres` included: it is listed in `scopes`), and introspection shows no `aud`.
 //
 // Facts about oidc-provider this relies on (9.13.x):
 // - Access tokens are JWTs only when a resource server is resolved: libpq sends no `resource`
@@ -31,8 +36,8 @@
 // - In a JWT access token `sub` is the account id, or for client_credentials the client id
 //   (lib/models/formats/jwt.js: `sub: sub || clientId`); `extraTokenClaims` cannot override it.
 // - JWT access tokens cannot be introspected (`unsupported_token_type`), opaque ones can.
-//   Userinfo accepts only tokens without an audience, so every token issued here (all carry
-//   `aud: postgres-db`) is refused by userinfo; the endpoint is enabled for completeness.
+//   Userinfo accepts only tokens without an audience, so every token issued here with
+//   `aud: postgres-db` is refused by userinfo; psql-userinfo's tokens (no resource) are not.
 // - The device authorization response has no `interval` unless one is added (clients then
 //   wait 5 s between polls); it is set from the `device_authorization.success` event.
 //
@@ -55,6 +60,10 @@
 //                                  the new keys; grants, sessions and tokens live in one
 //                                  adapter shared by every Provider built, so they survive.
 //   GET  /__admin/keys             the kid signing for each algorithm and the published kids
+//   GET  /__admin/opaque-access-tokens
+//                                  every live opaque access token (an opaque token's value is
+//                                  its id), so a test can check that no log holds one it never
+//                                  saw itself (psql's device-flow tokens)
 
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -129,6 +138,7 @@ const CLIENTS = [
   deviceClient('psql-es256', 'jwt', 'ES256'),
   deviceClient('psql-eddsa', 'jwt', 'EdDSA'),
   deviceClient('psql-opaque', 'opaque'),
+  { ...deviceClient('psql-userinfo', 'opaque'), 'urn:pg_bearer:no_resource': true },
   serviceClient('service', 'jwt', 'RS256'),
   serviceClient('service-opaque', 'opaque'),
   {
@@ -331,7 +341,9 @@ function buildProvider(issuer) {
   const provider = new Provider(issuer, {
     adapter: SharedMemoryAdapter,
     clients: CLIENTS,
-    extraClientMetadata: { properties: ['urn:pg_bearer:format', 'urn:pg_bearer:alg'] },
+    extraClientMetadata: {
+      properties: ['urn:pg_bearer:format', 'urn:pg_bearer:alg', 'urn:pg_bearer:no_resource'],
+    },
     jwks: { keys },
     findAccount,
     cookies: { keys: COOKIE_KEYS },
@@ -369,8 +381,11 @@ function buildProvider(issuer) {
       userinfo: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => RESOURCE,
-        useGrantedResource: () => true,
+        // psql-userinfo gets no resource server unless it asks for one (libpq never does):
+        // its access tokens then carry no audience and the userinfo endpoint accepts them.
+        defaultResource: (_ctx, client, oneOf) => (
+          clientMeta(client)['urn:pg_bearer:no_resource'] ? oneOf : RESOURCE),
+        useGrantedResource: (ctx) => !clientMeta(ctx.oidc.client)['urn:pg_bearer:no_resource'],
         getResourceServerInfo: (_ctx, indicator, client) => {
           if (indicator !== RESOURCE) throw new Provider.errors.InvalidTarget();
           const meta = clientMeta(client);
@@ -446,6 +461,16 @@ async function admin(req, res, path, query, state) {
   if (req.method === 'GET' && path === '/__admin/stats') return json(res, 200, stats);
   if (req.method === 'GET' && path === '/__admin/keys') {
     return json(res, 200, { signing, published: keys.map((k) => k.kid) });
+  }
+  if (req.method === 'GET' && path === '/__admin/opaque-access-tokens') {
+    const tokens = [];
+    for (const [key, { value }] of store) {
+      const [model, id] = key.split(/:(.*)/s);
+      // Only opaque tokens are stored (a JWT's payload is its value); an opaque one's id is
+      // its value.
+      if ((model === 'AccessToken' || model === 'ClientCredentials') && value) tokens.push(id);
+    }
+    return json(res, 200, { tokens });
   }
   if (req.method === 'POST' && path === '/__admin/reset-stats') {
     stats = zeroStats();
