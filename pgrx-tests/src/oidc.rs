@@ -892,34 +892,8 @@ impl Http {
         body: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Result<Response, String> {
-        let authority = format!("127.0.0.1:{}", self.port);
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json, text/html\r\nConnection: close\r\n"
-        );
-        for (name, value) in headers {
-            let _ = write!(request, "{name}: {value}\r\n");
-        }
-        if let Some(body) = body {
-            let _ = write!(
-                request,
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            );
-        }
-        request.push_str("\r\n");
-        request.push_str(body.unwrap_or_default());
-
-        let tcp = TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
-        tcp.set_read_timeout(Some(HTTP_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        tcp.set_write_timeout(Some(HTTP_TIMEOUT))
-            .map_err(|e| e.to_string())?;
-        let name = ServerName::try_from("127.0.0.1").expect("an IP address is a server name");
-        let conn = ClientConnection::new(self.tls.clone(), name).map_err(|e| e.to_string())?;
-        let mut tls = StreamOwned::new(conn, tcp);
-        tls.write_all(request.as_bytes())
-            .map_err(|e| format!("{method} {path}: {e}"))?;
-        read_response(&mut tls).map_err(|e| format!("{method} {path}: {e}"))
+        let url = format!("https://127.0.0.1:{}{path}", self.port);
+        https_request(&self.tls, method, &url, body, headers)
     }
 }
 
@@ -1482,7 +1456,7 @@ fn https_request(
     };
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json, text/html\r\nConnection: close\r\n"
     );
     for (name, value) in headers {
         let _ = write!(request, "{name}: {value}\r\n");
