@@ -307,3 +307,15 @@ impl Cluster {
         );
     }
 }
+
+/// Asserts who a session is: `system_user` (e.g. `oauth:alice`) and `current_user`.
+pub fn assert_session_identity(session: &Session, system_user: &str, current_user: &str) {
+    assert_eq!(
+        session.query_one("SELECT system_user").unwrap().as_deref(),
+        Some(system_user)
+    );
+    assert_eq!(
+        session.query_one("SELECT current_user").unwrap().as_deref(),
+        Some(current_user)
+    );
+}

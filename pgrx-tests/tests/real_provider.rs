@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
+use pg_bearer_e2e::cluster::{assert_session_identity, Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
 use pg_bearer_e2e::logscan::LogWindows;
 use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, ALICE, AUDIENCE, BOB, SERVICE_SUB};
@@ -72,14 +72,7 @@ impl Fixture {
         let session = self
             .hook_login(role, token)
             .unwrap_or_else(|e| panic!("login as {role} refused: {e}\n{}", self.cluster.log()));
-        assert_eq!(
-            session.query_one("SELECT system_user").unwrap().as_deref(),
-            Some(format!("oauth:{role}").as_str())
-        );
-        assert_eq!(
-            session.query_one("SELECT current_user").unwrap().as_deref(),
-            Some(role)
-        );
+        assert_session_identity(&session, &format!("oauth:{role}"), role);
     }
 
     fn assert_no_token_in_log(&self, tokens: &[&str]) {

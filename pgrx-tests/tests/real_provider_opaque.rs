@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
+use pg_bearer_e2e::cluster::{assert_session_identity, Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
 use pg_bearer_e2e::logscan::LogWindows;
 use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, ALICE, AUDIENCE, BOB, USERINFO_CLIENT};
@@ -130,14 +130,7 @@ impl Fixture {
         let session = self
             .hook_login(role, token)
             .unwrap_or_else(|e| panic!("login as {role} refused: {e}\n{}", self.cluster.log()));
-        assert_eq!(
-            session.query_one("SELECT system_user").unwrap().as_deref(),
-            Some(format!("oauth:{role}").as_str())
-        );
-        assert_eq!(
-            session.query_one("SELECT current_user").unwrap().as_deref(),
-            Some(role)
-        );
+        assert_session_identity(&session, &format!("oauth:{role}"), role);
     }
 
     fn assert_hook_refused(&self, role: &str, token: &str, reason: &str) {
