@@ -17,11 +17,11 @@
 //   psql-userinfo                       public, device_code + refresh_token, opaque tokens
 //                                       with NO audience (no resource server), the only
 //                                       tokens the userinfo endpoint accepts
-//   service                             confidential (secret "service-secret"),
+//   service                             confidential (secret SECRETS.service),
 //                                       client_credentials, JWT (RS256); sub = "service"
-//   service-opaque                      confidential (secret "service-opaque-secret"),
+//   service-opaque                      confidential (secret SECRETS['service-opaque']),
 //                                       client_credentials, opaque
-//   pg-introspect                       confidential (secret "pg-introspect-secret"),
+//   pg-introspect                       confidential (secret SECRETS['pg-introspect']),
 //                                       client_secret_basic; for RFC 7662 introspection
 // Every access token but psql-userinfo's is for the resource server "postgres-db" (its `aud`),
 // with the scopes `openid postgres offline_access` at most. psql-userinfo's tokens name no
@@ -54,6 +54,7 @@
 //
 // Admin API (outside the issuer path, loopback clients only):
 //   GET  /__admin/stats            request counts per endpoint
+//   GET  /__admin/issued-tokens    every token the token endpoint issued (for log scans)
 //   POST /__admin/reset-stats      zeroes them
 //   POST /__admin/rotate[?drop=1]  new signing keys for every algorithm; the old public keys
 //                                  stay published unless drop=1. The Provider is rebuilt with
@@ -122,9 +123,17 @@ const deviceClient = (client_id, format, alg) => ({
   'urn:pg_bearer:format': format,
   'urn:pg_bearer:alg': alg,
 });
+// Client secrets: random-looking on purpose, sharing no 8 characters with any identifier, so
+// that the suite's log scan can tell a leaked secret from a logged client id. The tests use the
+// same values (pgrx-tests/src/oidc.rs).
+const SECRETS = {
+  service: 'q7Vd2LxR9pT4mWz8kC1n',
+  'service-opaque': 'N3hKc6Yt1bQw5ZsEa0Gu',
+  'pg-introspect': 'Xf8Rj2Mv6Dq9Lp3AyH5e',
+};
 const serviceClient = (client_id, format, alg) => ({
   client_id,
-  client_secret: `${client_id}-secret`,
+  client_secret: SECRETS[client_id],
   token_endpoint_auth_method: 'client_secret_basic',
   grant_types: ['client_credentials'],
   response_types: [],
@@ -143,7 +152,7 @@ const CLIENTS = [
   serviceClient('service-opaque', 'opaque'),
   {
     client_id: 'pg-introspect',
-    client_secret: 'pg-introspect-secret',
+    client_secret: SECRETS['pg-introspect'],
     token_endpoint_auth_method: 'client_secret_basic',
     grant_types: [],
     response_types: [],
@@ -443,6 +452,34 @@ function count(rest) {
   }
 }
 
+// ----- issued tokens, for the test suite's log scan -----
+
+// Every token the token endpoint hands out (psql's device-flow tokens included), so that the
+// tests can check no server log holds any part of one. Kept in memory, loopback admin only.
+const issued = [];
+const MAX_ISSUED = 10000;
+
+function recordIssuedTokens(res) {
+  const chunks = [];
+  const { write, end } = res;
+  res.write = function captureWrite(chunk, ...rest) {
+    if (chunk) chunks.push(Buffer.from(chunk));
+    return write.call(this, chunk, ...rest);
+  };
+  res.end = function captureEnd(chunk, ...rest) {
+    if (chunk && typeof chunk !== 'function') chunks.push(Buffer.from(chunk));
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      for (const name of ['access_token', 'refresh_token', 'id_token']) {
+        if (typeof body[name] === 'string' && issued.length < MAX_ISSUED) issued.push(body[name]);
+      }
+    } catch {
+      // Not JSON (an error page): nothing was issued.
+    }
+    return end.call(this, chunk, ...rest);
+  };
+}
+
 // ----- the server -----
 
 function json(res, status, body) {
@@ -472,6 +509,7 @@ async function admin(req, res, path, query, state) {
     }
     return json(res, 200, { tokens });
   }
+  if (req.method === 'GET' && path === '/__admin/issued-tokens') return json(res, 200, { tokens: issued });
   if (req.method === 'POST' && path === '/__admin/reset-stats') {
     stats = zeroStats();
     return json(res, 200, stats);
@@ -511,6 +549,7 @@ async function main() {
       // originalUrl minus url (lib/helpers/oidc_context.js, urlFor).
       req.originalUrl = req.url;
       req.url = rest + url.search;
+      if (rest === ENDPOINTS.token) recordIssuedTokens(res);
       callback(req, res);
     } catch (err) {
       process.stderr.write(`idp: ${req.method} ${req.url}: ${err?.message ?? err}\n`);

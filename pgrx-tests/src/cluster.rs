@@ -250,6 +250,7 @@ impl Drop for Cluster {
             "pg_ctl",
             &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
         );
+        crate::suite::keep_server_log(&self.log_path());
         if std::env::var_os("PG_BEARER_KEEP_CLUSTERS").is_none() {
             let _ = std::fs::remove_dir_all(&self.root);
         }

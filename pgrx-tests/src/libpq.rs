@@ -108,6 +108,10 @@ impl Session {
     /// Like [`Session::connect`], also counting libpq's token requests.
     pub fn connect_counted(conninfo: &str, bearer: Option<&str>) -> (Result<Session, String>, u32) {
         install_hook();
+        let presents_token = bearer.is_some();
+        if let Some(token) = bearer {
+            crate::suite::record_secret(token);
+        }
         let conninfo = CString::new(conninfo).expect("conninfo without NUL");
         let bearer = bearer.map(|t| CString::new(t).expect("token without NUL"));
         BEARER.with(|b| *b.borrow_mut() = bearer);
@@ -127,7 +131,11 @@ impl Session {
             let msg = unsafe { CStr::from_ptr(PQerrorMessage(conn)) }
                 .to_string_lossy()
                 .into_owned();
-            return (Err(msg.trim_end().to_owned()), requests);
+            let msg = msg.trim_end().to_owned();
+            if presents_token {
+                crate::suite::record_client_error(&msg);
+            }
+            return (Err(msg), requests);
         }
         (Ok(session), requests)
     }

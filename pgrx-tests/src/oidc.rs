@@ -9,11 +9,11 @@
 //! introspection, client_credentials, and key rotation at run time.
 //!
 //! ```no_run
-//! use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider};
+//! use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, SERVICE_SECRET};
 //!
 //! let idp = OidcProvider::start(OidcOptions::default());
 //! // pg_bearer.ca_file = idp.ca_pem_path(); pg_hba: issuer="{idp.issuer()}"
-//! let token = idp.client_credentials("service", "service-secret"); // JWT, sub "service"
+//! let token = idp.client_credentials("service", SERVICE_SECRET); // JWT, sub "service"
 //! // ... log in with Session::connect(conninfo, Some(&token)) ...
 //! let keys = idp.rotate_dropping_old(); // new kids; the JWKS publishes only them
 //! assert_eq!(keys.signing.len(), 3);
@@ -31,7 +31,8 @@
 //! [`PASSWORD`]; public device-flow clients `psql-rs256`, `psql-es256`, `psql-eddsa`
 //! (JWT access tokens) and `psql-opaque`; confidential client_credentials clients `service`
 //! (JWT, `sub` = `service`) and `service-opaque`; and `pg-introspect`, the client a database
-//! introspects with. Secrets are `<client id>-secret`. Every access token carries
+//! introspects with; their secrets are [`SERVICE_SECRET`], [`SERVICE_OPAQUE_SECRET`] and
+//! [`INTROSPECT_SECRET`]. Every access token carries
 //! `aud: postgres-db` ([`AUDIENCE`]).
 //!
 //! # Processes
@@ -82,6 +83,14 @@ pub const BOB: &str = "bob";
 pub const PASSWORD: &str = "secret";
 /// The `sub` of the `service` client's client_credentials tokens: its client id.
 pub const SERVICE_SUB: &str = "service";
+// Client secrets, as in server.js: random-looking so that no 8 characters of one match an
+// identifier the server may log (the suite's log scan looks for any 8).
+/// The `service` client's secret.
+pub const SERVICE_SECRET: &str = "q7Vd2LxR9pT4mWz8kC1n";
+/// The `service-opaque` client's secret.
+pub const SERVICE_OPAQUE_SECRET: &str = "N3hKc6Yt1bQw5ZsEa0Gu";
+/// The `pg-introspect` client's secret (the one a database introspects with).
+pub const INTROSPECT_SECRET: &str = "Xf8Rj2Mv6Dq9Lp3AyH5e";
 
 /// How long the provider may take to start (Node plus oidc-provider: about 0.4 s).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -606,6 +615,11 @@ impl OidcProvider {
 
 impl Drop for OidcProvider {
     fn drop(&mut self) {
+        if std::env::var_os(crate::suite::SUITE_DIR_VAR).is_some() {
+            for token in self.issued_tokens() {
+                crate::suite::record_secret(&token);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -1245,6 +1259,29 @@ impl OidcProvider {
                 .map(|b| b["error"].to_string())
                 .unwrap_or_default()
         );
+    }
+
+    /// Every token the token endpoint has issued (access, refresh and ID tokens; psql's
+    /// device-flow tokens among them), or none if the provider no longer answers. Never print
+    /// them.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        let Ok(response) = self
+            .http()
+            .request("GET", "/__admin/issued-tokens", None, &[])
+        else {
+            return Vec::new();
+        };
+        response
+            .json()
+            .ok()
+            .and_then(|body: Value| {
+                body["tokens"].as_array().map(|a| {
+                    a.iter()
+                        .filter_map(|t| t.as_str().map(str::to_owned))
+                        .collect()
+                })
+            })
+            .unwrap_or_default()
     }
 
     /// Every live opaque access token the provider has issued (client_credentials ones

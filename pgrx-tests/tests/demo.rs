@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
-use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, AUDIENCE, SERVICE_SUB};
+use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, AUDIENCE, SERVICE_SECRET, SERVICE_SUB};
 
 const DEMO: &str = env!("CARGO_BIN_EXE_pg_bearer_demo");
 const CLIENT: &str = env!("CARGO_BIN_EXE_pg_bearer_client");
@@ -168,7 +168,7 @@ fn demo_runs_unattended_shows_every_step_and_leaves_nothing_behind() {
         "the demo printed token material or libcurl's trace"
     );
     assert!(
-        !stdout.contains("service-secret"),
+        !stdout.contains(SERVICE_SECRET),
         "the demo printed the client secret"
     );
     let server_log =
@@ -291,7 +291,7 @@ fn client_obtains_its_own_client_credentials_token() {
 
     // The secret from a file; the issuer from the conninfo's oauth_issuer.
     let secret_file = idp.dir().join("service.secret");
-    std::fs::write(&secret_file, "service-secret\n").expect("write the secret file");
+    std::fs::write(&secret_file, format!("{SERVICE_SECRET}\n")).expect("write the secret file");
     let secret_arg = secret_file.display().to_string();
     let out = client(&["--client-secret-file", &secret_arg, "-v"], None);
     assert!(out.status.success(), "{}", text(&out));
@@ -300,7 +300,7 @@ fn client_obtains_its_own_client_credentials_token() {
     assert!(!text(&out).contains("eyJ"), "no token is printed");
 
     // The issuer given as its well-known URI; the secret from the environment.
-    let out = client(&["--issuer", &idp.well_known()], Some("service-secret"));
+    let out = client(&["--issuer", &idp.well_known()], Some(SERVICE_SECRET));
     assert!(out.status.success(), "{}", text(&out));
 
     // A wrong secret: the provider's refusal, and never the secret.
@@ -313,7 +313,7 @@ fn client_obtains_its_own_client_credentials_token() {
     let out = Command::new(CLIENT)
         .args(["--client-credentials", SERVICE_SUB, "--scope", "postgres"])
         .arg(&conninfo)
-        .env("PG_BEARER_CLIENT_SECRET", "service-secret")
+        .env("PG_BEARER_CLIENT_SECRET", SERVICE_SECRET)
         .output()
         .expect("run pg_bearer_client");
     assert!(!out.status.success());

@@ -1,13 +1,12 @@
 //! Opaque tokens end to end: RFC 7662 introspection and opt-in userinfo against the HTTPS
 //! mock provider (exact request counts, fault injection), with the shared result cache.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
 use pg_bearer_e2e::provider::{Alg, Endpoint, Fault, MockProvider, ProviderOptions};
+use pg_bearer_e2e::suite::SecretFile;
 use pg_bearer_e2e::tokens::{now, tamper_signature};
 use serde_json::{json, Value};
 
@@ -20,14 +19,9 @@ const OPAQUE: &str = "Vq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTe";
 struct Fixture {
     idp: MockProvider,
     cluster: Cluster,
-    dir: PathBuf,
+    /// Kept for its lifetime: the file is removed when the fixture is dropped.
+    _secret: SecretFile,
     presented: std::sync::Mutex<Vec<String>>,
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 fn active_body(sub: &str) -> Value {
@@ -54,16 +48,7 @@ impl Fixture {
             issuer_path: "/realms/main".into(),
             ..Default::default()
         });
-        let dir = std::env::temp_dir().join(format!(
-            "pg_bearer-opaque-{}-{}",
-            std::process::id(),
-            idp.port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let secret_file = dir.join("client_secret");
-        std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
-        std::fs::set_permissions(&secret_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let secret = SecretFile::write(SECRET);
         let mut conf = vec![
             format!("pg_bearer.audience = '{AUDIENCE}'"),
             format!("pg_bearer.ca_file = '{}'", idp.ca_pem_path().display()),
@@ -72,7 +57,7 @@ impl Fixture {
             conf.push(format!("pg_bearer.client_id = '{CLIENT_ID}'"));
             conf.push(format!(
                 "pg_bearer.client_secret_file = '{}'",
-                secret_file.display()
+                secret.path().display()
             ));
         }
         conf.extend(extra_conf.iter().map(|s| s.to_string()));
@@ -92,7 +77,7 @@ impl Fixture {
         Fixture {
             idp,
             cluster,
-            dir,
+            _secret: secret,
             presented: Default::default(),
         }
     }

@@ -9,7 +9,10 @@ use std::time::Duration;
 use pg_bearer_e2e::cluster::{assert_session_identity, Cluster, ClusterConfig};
 use pg_bearer_e2e::libpq::Session;
 use pg_bearer_e2e::logscan::LogWindows;
-use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, ALICE, AUDIENCE, BOB, SERVICE_SUB};
+use pg_bearer_e2e::oidc::{
+    OidcOptions, OidcProvider, ALICE, AUDIENCE, BOB, INTROSPECT_SECRET, SERVICE_OPAQUE_SECRET,
+    SERVICE_SECRET, SERVICE_SUB,
+};
 
 const SCOPE: &str = "openid postgres";
 
@@ -140,7 +143,7 @@ fn device_login_as_alice_cannot_use_role_bob() {
 #[test]
 fn client_credentials_jwt_logs_in_as_the_service_role() {
     let f = Fixture::new(&[]);
-    let token = f.idp.client_credentials("service", "service-secret");
+    let token = f.idp.client_credentials("service", SERVICE_SECRET);
     f.assert_hook_login(SERVICE_SUB, &token);
     f.assert_no_token_in_log(&[&token]);
 }
@@ -148,7 +151,7 @@ fn client_credentials_jwt_logs_in_as_the_service_role() {
 #[test]
 fn client_credentials_jwt_for_the_service_cannot_use_role_alice() {
     let f = Fixture::new(&[]);
-    let token = f.idp.client_credentials("service", "service-secret");
+    let token = f.idp.client_credentials("service", SERVICE_SECRET);
     let before = f.cluster.log().len();
     let error = f
         .hook_login(ALICE, &token)
@@ -174,7 +177,7 @@ fn client_credentials_jwt_for_the_service_cannot_use_role_alice() {
 fn rotated_keys_are_fetched_on_an_unknown_kid_without_restarting_postgres() {
     let f = Fixture::new(&["pg_bearer.unknown_kid_cooldown = 1"]);
     let started = f.postmaster_started();
-    let old_token = f.idp.client_credentials("service", "service-secret");
+    let old_token = f.idp.client_credentials("service", SERVICE_SECRET);
     f.assert_hook_login(SERVICE_SUB, &old_token);
     let jwks_before = f.idp.stats().jwks;
     assert!(jwks_before >= 1, "the first login fetched the JWKS");
@@ -189,7 +192,7 @@ fn rotated_keys_are_fetched_on_an_unknown_kid_without_restarting_postgres() {
     );
     // Past the unknown-kid cooldown, so the refetch is allowed.
     std::thread::sleep(Duration::from_millis(1500));
-    let new_token = f.idp.client_credentials("service", "service-secret");
+    let new_token = f.idp.client_credentials("service", SERVICE_SECRET);
     assert_ne!(kid_of(&new_token), kid_of(&old_token));
     f.assert_hook_login(SERVICE_SUB, &new_token);
     assert!(
@@ -229,10 +232,10 @@ fn kid_of(token: &str) -> String {
 #[test]
 fn fixture_introspects_opaque_tokens_for_pg_introspect_only() {
     let idp = OidcProvider::start(OidcOptions::default());
-    let opaque = idp.client_credentials("service-opaque", "service-opaque-secret");
+    let opaque = idp.client_credentials("service-opaque", SERVICE_OPAQUE_SECRET);
     assert!(!opaque.contains('.'), "an opaque token, not a JWT");
 
-    let (status, body) = idp.introspect(&opaque, "pg-introspect", "pg-introspect-secret");
+    let (status, body) = idp.introspect(&opaque, "pg-introspect", INTROSPECT_SECRET);
     assert_eq!(status, 200);
     assert_eq!(body["active"], true);
     assert_eq!(body["sub"], "service-opaque");
@@ -245,8 +248,8 @@ fn fixture_introspects_opaque_tokens_for_pg_introspect_only() {
     assert_eq!(status, 401, "a wrong client secret is refused");
 
     // By design oidc-provider does not introspect JWT access tokens.
-    let jwt = idp.client_credentials("service", "service-secret");
-    let (status, body) = idp.introspect(&jwt, "pg-introspect", "pg-introspect-secret");
+    let jwt = idp.client_credentials("service", SERVICE_SECRET);
+    let (status, body) = idp.introspect(&jwt, "pg-introspect", INTROSPECT_SECRET);
     assert_ne!(
         (status, body["active"].as_bool()),
         (200, Some(true)),

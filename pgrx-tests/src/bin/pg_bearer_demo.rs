@@ -26,16 +26,15 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
-use pg_bearer_e2e::oidc::{OidcOptions, OidcProvider, ALICE, AUDIENCE, PASSWORD, SERVICE_SUB};
+use pg_bearer_e2e::oidc::{
+    OidcOptions, OidcProvider, ALICE, AUDIENCE, PASSWORD, SERVICE_SECRET, SERVICE_SUB,
+};
 use pg_bearer_e2e::tokens::tamper_signature;
 
 /// The provider's public device-flow client psql uses (JWT access tokens signed RS256).
 const PSQL_CLIENT: &str = "psql-rs256";
 /// The provider's confidential client_credentials client; its tokens' `sub` is its id.
 const SERVICE_CLIENT: &str = SERVICE_SUB;
-/// The fixture's secret for [`SERVICE_CLIENT`] (`<client id>-secret`); passed to the client
-/// through its environment, never printed.
-const SERVICE_SECRET: &str = "service-secret";
 /// The scopes pg_hba asks for; `openid` is implicit, `postgres` must be granted.
 const HBA_SCOPE: &str = "openid postgres";
 const WHO_SQL: &str = "SELECT system_user, current_user";
