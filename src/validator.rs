@@ -73,13 +73,7 @@ unsafe extern "C-unwind" fn validate_cb(
     }
     // SAFETY: both are non-NULL NUL-terminated strings owned by the server for this call.
     let (token, role) = unsafe { (CStr::from_ptr(token), CStr::from_ptr(role)) };
-    let decision = catch_unwind(AssertUnwindSafe(|| {
-        decide(token.to_bytes(), role.to_bytes())
-    }))
-    .unwrap_or_else(|_| {
-        log::internal("validation panicked; the login is refused");
-        Decision::Internal
-    });
+    let decision = guarded(|| decide(token.to_bytes(), role.to_bytes()));
 
     // SAFETY: result is non-NULL and points to the server's zeroed ValidatorModuleResult.
     let result = unsafe { &mut *result };
@@ -101,6 +95,15 @@ unsafe extern "C-unwind" fn validate_cb(
         }
     };
     true
+}
+
+/// Runs `decide`, turning a panic into an internal failure: the login is refused and the
+/// server reports its generic error, with no ERROR raised and nothing unwound through C.
+fn guarded(decide: impl FnOnce() -> Decision) -> Decision {
+    catch_unwind(AssertUnwindSafe(decide)).unwrap_or_else(|_| {
+        log::internal("validation panicked; the login is refused");
+        Decision::Internal
+    })
 }
 
 /// Decides one login. Pure of raw pointers; must not panic (a panic is caught and turned into
@@ -347,4 +350,48 @@ fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, Stri
         key_source,
         opaque,
     })
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pg_schema]
+mod tests {
+    use std::ffi::c_char;
+
+    use pgrx::prelude::*;
+
+    use super::{guarded, validate_cb, Decision};
+    use crate::ffi::ValidatorModuleResult;
+
+    #[pg_test]
+    fn a_panic_during_validation_is_an_internal_failure_and_raises_no_error() {
+        let decision = guarded(|| panic!("injected fault"));
+        assert_eq!(decision, Decision::Internal);
+        // No ERROR was raised: this transaction still runs queries.
+        assert_eq!(Spi::get_one::<i32>("SELECT 1"), Ok(Some(1)));
+    }
+
+    #[pg_test]
+    fn validate_cb_without_token_role_or_result_fails_without_touching_them() {
+        let mut result = ValidatorModuleResult {
+            authorized: false,
+            authn_id: std::ptr::null_mut(),
+        };
+        let token = c"eyJhbGciOiJSUzI1NiJ9.e30.c2ln".as_ptr();
+        let role = c"alice".as_ptr();
+        // (Not called with all three set: outside client authentication MyProcPort->hba
+        // points into freed memory, which only the server's own authentication may read.)
+        for (token, role, result) in [
+            (std::ptr::null::<c_char>(), role, &raw mut result),
+            (token, std::ptr::null::<c_char>(), &raw mut result),
+            (token, role, std::ptr::null_mut()),
+        ] {
+            // SAFETY: every pointer is NULL or valid; validate_cb must refuse the NULL one
+            // before touching any.
+            let ok = unsafe { validate_cb(std::ptr::null(), token, role, result) };
+            assert!(!ok);
+        }
+        assert!(!result.authorized);
+        assert!(result.authn_id.is_null());
+        assert_eq!(Spi::get_one::<i32>("SELECT 1"), Ok(Some(1)));
+    }
 }
