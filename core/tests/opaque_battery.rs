@@ -589,3 +589,42 @@ fn g67_userinfo_email_identity_needs_email_verified_true() {
         );
     }
 }
+
+#[test]
+fn g64_a_configured_introspection_endpoint_must_be_https_without_credentials_in_the_url() {
+    use pg_bearer_core::discovery::{check_endpoint_url, UrlError};
+    // The token and the client secret go to this URL: only https, unless a test allows http.
+    assert_eq!(
+        check_endpoint_url("http://idp.example.com/introspect", false),
+        Err(UrlError::NotHttps)
+    );
+    assert_eq!(
+        check_endpoint_url("http://idp.example.com/introspect", true),
+        Ok(())
+    );
+    for (url, error) in [
+        ("HTTP://idp.example.com/introspect", UrlError::NotHttps),
+        ("ftp://idp.example.com/introspect", UrlError::NotHttps),
+        ("//idp.example.com/introspect", UrlError::NotHttps),
+        (
+            "https://pg:secret@idp.example.com/introspect",
+            UrlError::Userinfo,
+        ),
+        ("https://idp.example.com/introspect#x", UrlError::Fragment),
+        ("https:///introspect", UrlError::MissingHost),
+        (
+            "https://idp.example.com/a/../introspect",
+            UrlError::DotSegment,
+        ),
+        (
+            "https://idp.example.com/intro spect",
+            UrlError::InvalidCharacter,
+        ),
+    ] {
+        assert_eq!(check_endpoint_url(url, false), Err(error), "{url}");
+    }
+    assert_eq!(
+        check_endpoint_url("https://idp.example.com/oauth2/introspect?tenant=a", false),
+        Ok(())
+    );
+}
