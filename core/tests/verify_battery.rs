@@ -473,6 +473,32 @@ fn b12_oversized_tokens_and_headers_are_refused_before_decoding() {
 }
 
 #[test]
+fn b12_many_dots_within_the_size_cap_are_a_malformed_envelope() {
+    // Under the length cap, splitting stops at the fourth segment (CVE-2025-30204 split the
+    // whole token): a token of dots, or a valid token followed by thousands of dots, is
+    // refused as an envelope of the wrong shape.
+    let good = token_with(&RSA, |_| {});
+    let dots_after = format!("{good}{}", ".".repeat(MAX_TOKEN_LEN - good.len()));
+    assert_eq!(dots_after.len(), MAX_TOKEN_LEN);
+    let dots_inside = {
+        let (h, rest) = good.split_once('.').unwrap();
+        format!("{h}.{}{rest}", ".".repeat(10_000))
+    };
+    assert_all_rejected(
+        Reason::MalformedEnvelope,
+        &[
+            ("16 KiB of dots", ".".repeat(MAX_TOKEN_LEN)),
+            ("valid token then dots up to the cap", dots_after),
+            ("10 000 dots after the header", dots_inside),
+            (
+                "dot-separated single characters",
+                "A.".repeat(MAX_TOKEN_LEN / 2),
+            ),
+        ],
+    );
+}
+
+#[test]
 fn b12_size_limits_are_inclusive() {
     // Exactly MAX_TOKEN_LEN with a valid shape passes the size gate (and fails later).
     let good = token_with(&RSA, |_| {});

@@ -515,3 +515,100 @@ fn base64_group_resigned_with_es256_agrees() {
         &[367, 370],
     );
 }
+
+/// Battery §4 A item 5: the RFC 7520 ("JOSE Cookbook") signature examples, as Wycheproof
+/// carries them (each figure twice, with `use: sig` and with `key_ops: [verify]`). §4.1
+/// (Figure 13, RS256) and §4.2 (Figure 20, PS384) must verify; §4.3 (Figure 27, ES512 on
+/// P-521) and §4.4 (Figure 35, HS256) are refused by policy before any key is used. The
+/// payload is prose, not a claims set, so "verifies" means the token got past the signature
+/// (see [`Verdict`]), and a one-bit change of the signature must then fail.
+#[test]
+fn a05_rfc7520_cookbook_signatures_verify_or_are_refused_by_policy() {
+    let figures: Vec<Case> = cases(SIGNATURE_FILE)
+        .into_iter()
+        .filter(|c| c.comment.starts_with("Figure"))
+        .collect();
+    let ids: Vec<(u64, &str)> = figures
+        .iter()
+        .map(|c| (c.tc_id, c.comment.as_str()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (345, "Figure13"),
+            (346, "Figure20"),
+            (347, "Figure27"),
+            (348, "Figure35"),
+            (349, "Figure13"),
+            (350, "Figure20"),
+            (351, "Figure27"),
+            (352, "Figure35"),
+        ]
+    );
+    let assert_verifies = |case: &Case, keys: &KeySet| {
+        assert_eq!(
+            judge(&case.token, keys),
+            Verdict::Accepted(Some(Reason::MalformedPayload)),
+            "tc{} {}",
+            case.tc_id,
+            case.comment
+        );
+        let bad = tampered(&case.token).unwrap();
+        assert_eq!(
+            judge(&bad, keys),
+            Verdict::Rejected(Reason::BadSignature),
+            "tc{} {} tampered",
+            case.tc_id,
+            case.comment
+        );
+    };
+    for case in &figures {
+        let keys = key_set_of(case).expect("the cookbook key sets are well-formed");
+        match case.comment.as_str() {
+            // §4.1: RSA PKCS#1 v1.5 with SHA-256.
+            "Figure13" => {
+                assert_eq!(case.header_alg().as_deref(), Some("RS256"));
+                assert_verifies(case, &keys);
+            }
+            // §4.2: RSA-PSS with SHA-384. RFC 7520 §3.4 publishes the key without `alg`;
+            // Wycheproof labels it PS256, which binds it to PS256 only (one key, one alg).
+            "Figure20" => {
+                assert_eq!(case.header_alg().as_deref(), Some("PS384"));
+                assert_eq!(
+                    judge(&case.token, &keys),
+                    Verdict::Rejected(Reason::KeyAlgMismatch)
+                );
+                let mut as_published = case.jwks.clone();
+                as_published["keys"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("alg");
+                let keys = KeySet::from_jwks_json(
+                    as_published.to_string().as_bytes(),
+                    &JwksLimits::default(),
+                )
+                .unwrap();
+                assert_verifies(case, &keys);
+            }
+            // §4.3: ECDSA P-521 with SHA-512: not supported, and the P-521 key is skipped.
+            "Figure27" => {
+                assert_eq!(case.header_alg().as_deref(), Some("ES512"));
+                assert_eq!(keys.keys().len(), 0);
+                assert_eq!(
+                    judge(&case.token, &keys),
+                    Verdict::Rejected(Reason::AlgNotAllowed)
+                );
+            }
+            // §4.4: HMAC-SHA256 with a shared key: never for access tokens.
+            "Figure35" => {
+                assert_eq!(case.header_alg().as_deref(), Some("HS256"));
+                assert_eq!(keys.keys().len(), 0, "kty oct is never usable");
+                assert_eq!(
+                    judge(&case.token, &keys),
+                    Verdict::Rejected(Reason::AlgNotAllowed)
+                );
+            }
+            other => panic!("unexpected figure {other}"),
+        }
+    }
+}
