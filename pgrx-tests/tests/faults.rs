@@ -577,3 +577,133 @@ fn a_jwks_that_gains_a_second_key_under_the_same_kid_makes_that_kid_unusable() {
     bench.assert_refused("duplicate kid", &idp, &token, "ambiguous_key");
     bench.assert_clean_log();
 }
+
+#[test]
+fn the_request_deadline_stays_below_authentication_timeout() {
+    let bench = Bench::new();
+    // http_timeout asks for a minute, but authentication_timeout is 5 s: each request gets a
+    // fifth of it, so pg_bearer refuses (and says why) before the server gives up on the
+    // login with its own timeout.
+    let idp = bench.provider(&[
+        "authentication_timeout = '5s'",
+        "pg_bearer.http_timeout = 60000",
+    ]);
+    idp.set_fault(Target::All, Fault::Hang);
+    let token = bench.token(&idp);
+    let started = Instant::now();
+    let added = bench.assert_refused("hung provider", &idp, &token, "discovery_failed");
+    eprintln!("refused after {:?}", started.elapsed());
+    assert!(
+        !added.contains("canceling authentication due to timeout"),
+        "{added}"
+    );
+    bench.assert_clean_log();
+}
+
+#[test]
+fn a_configured_plain_http_introspection_endpoint_is_never_called() {
+    let bench = Bench::new();
+    let plain = MockProvider::start(ProviderOptions {
+        issuer_path: "/realms/main".into(),
+        tls: TlsMode::PlainHttp,
+        ..Default::default()
+    });
+    plain.set_fault(Endpoint::Introspection, active(&plain));
+    let endpoint = plain.url(Endpoint::Introspection);
+    assert!(endpoint.starts_with("http://"));
+    let idp = bench.provider(&[&format!("pg_bearer.introspection_endpoint = '{endpoint}'")]);
+    bench.presented.lock().unwrap().push(OPAQUE.to_owned());
+    bench.assert_refused(
+        "http introspection endpoint",
+        &idp,
+        OPAQUE,
+        "not_configured",
+    );
+    // Neither the token nor the client secret went out in clear.
+    assert_eq!(plain.count_total(), 0);
+    assert_eq!(idp.count(Endpoint::Introspection), 0);
+    bench.assert_clean_log();
+}
+
+#[test]
+fn hostile_kids_are_refused_and_never_reach_the_log() {
+    let bench = Bench::new();
+    let idp = bench.provider(&[]);
+    let m = idp.minter();
+    let claims = m.claims(AUDIENCE, "alice", SCOPE);
+    let hostile = [
+        "../../../../etc/passwd",
+        "' OR 1=1--",
+        "k1\nLOG:  forged line",
+        "k1\"; DROP ROLE alice; --",
+        &"Q".repeat(1000),
+    ];
+    for kid in hostile {
+        let token = m.mint(Alg::Rs256, &claims, &json!({ "kid": kid }));
+        let added = bench.assert_refused("hostile kid", &idp, &token, "");
+        // Control characters and over-long kids are refused with the header; the others are
+        // looked up, exactly, and not found.
+        assert!(
+            added.contains("reason=unknown_kid ") || added.contains("reason=malformed_header "),
+            "{added}"
+        );
+        for shown in [
+            "etc/passwd",
+            "OR 1=1",
+            "forged line",
+            "DROP ROLE",
+            "QQQQQQQQ",
+        ] {
+            assert!(!added.contains(shown), "{kid:?} reached the log: {added}");
+        }
+        assert!(!added.contains("kid="), "{added}");
+    }
+    // One discovery and one JWKS fetch for the lot (the unknown-kid cooldown holds).
+    assert_eq!(idp.count(Endpoint::Jwks), 1);
+    bench.assert_clean_log();
+}
+
+#[test]
+fn key_urls_named_by_a_token_are_never_fetched() {
+    let bench = Bench::new();
+    let idp = bench.provider(&[]);
+    let m = idp.minter();
+    let claims = m.claims(AUDIENCE, "alice", SCOPE);
+    // On the provider itself, where a fetch would be counted (and would find real keys).
+    let trap = "/attacker/jwks";
+    for member in ["jku", "x5u"] {
+        let token = m.mint(
+            Alg::Rs256,
+            &claims,
+            &json!({ member: idp.url_for_path(trap) }),
+        );
+        bench.assert_refused(member, &idp, &token, "forbidden_header");
+    }
+    assert_eq!(idp.count(trap), 0);
+    bench.assert_clean_log();
+}
+
+#[test]
+fn a_jwt_that_fails_locally_is_never_sent_to_userinfo() {
+    let bench = Bench::new();
+    let idp = bench.provider(&["pg_bearer.client_id = ''", "pg_bearer.userinfo = on"]);
+    idp.set_fault(
+        Endpoint::UserInfo,
+        Fault::Body(
+            json!({"sub": "alice"}).to_string(),
+            "application/json".into(),
+        ),
+    );
+    let m = idp.minter();
+    let claims = m.claims(AUDIENCE, "alice", SCOPE);
+    let tampered = pg_bearer_e2e::tokens::tamper_signature(&bench.token(&idp));
+    bench.assert_refused("bad signature", &idp, &tampered, "bad_signature");
+    // An empty signature: refused as a malformed JWS, never taken for an opaque token.
+    bench.assert_refused("alg none", &idp, &m.alg_none(&claims), "malformed_envelope");
+    let mut foreign = claims.clone();
+    foreign["aud"] = json!("another-api");
+    let foreign = m.mint(Alg::Rs256, &foreign, &json!({}));
+    bench.assert_refused("wrong audience", &idp, &foreign, "wrong_audience");
+    assert_eq!(idp.count(Endpoint::UserInfo), 0);
+    bench.assert_clean_log();
+}
