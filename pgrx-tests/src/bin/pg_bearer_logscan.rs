@@ -81,14 +81,19 @@ impl SecretWindows {
 }
 
 /// A bearer login's error with the connection prefix and the role name taken out, so that
-/// equal errors for different roles count as one. Only the last line counts: libpq puts its
-/// own progress lines (e.g. "retrying connection with new bearer token") before the server's
-/// answer to the final attempt.
+/// equal errors for different roles count as one. Only the final attempt counts: libpq puts
+/// its own progress lines (e.g. "retrying connection with new bearer token") and earlier
+/// attempts first; the final attempt's message may span several lines.
 fn normalized(error: &str) -> String {
-    let error = error.trim().lines().last().unwrap_or_default().trim();
+    let lines: Vec<&str> = error.trim().lines().map(str::trim).collect();
+    let last_attempt = lines
+        .iter()
+        .rposition(|l| l.starts_with("connection to server"))
+        .unwrap_or(lines.len().saturating_sub(1));
+    let error = lines[last_attempt..].join(" ");
     let error = match error.find("failed: ") {
         Some(at) if error.starts_with("connection to server") => &error[at + "failed: ".len()..],
-        _ => error,
+        _ => &error[..],
     };
     match (error.find("for user \""), error.rfind('"')) {
         (Some(start), Some(end)) if end > start + 10 => {
@@ -218,6 +223,11 @@ mod tests {
         }
         let retried = "retrying connection with new bearer token\nconnection to server at \"127.0.0.1\", port 1 failed: FATAL:  OAuth bearer authentication failed for user \"bob\"";
         assert_eq!(normalized(retried), GENERIC);
+        let closed = "connection to server at \"127.0.0.1\", port 1 failed: server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.";
+        assert_eq!(
+            normalized(closed),
+            "server closed the connection unexpectedly This probably means the server terminated abnormally before or while processing the request."
+        );
         assert_ne!(
             normalized("FATAL:  OAuth bearer authentication failed for user \"a\": reason=x"),
             GENERIC
