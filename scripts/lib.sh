@@ -12,3 +12,49 @@ find_pg_config() {
   done
   return 1
 }
+
+# Builds PostgreSQL 18 from Debian's source package and installs it into PREFIX:
+#   build_postgres_18 PREFIX BUILD_DIR_NAME [CONFIGURE_FLAG...]
+# The source package is downloaded once into the cache; BUILD_DIR_NAME names the build tree
+# under the cache (one per configuration, so builds with different flags do not overwrite each
+# other). Every build has --with-libcurl --with-openssl --without-icu; the flags are added.
+# Skips configure when the tree is configured; `make` and `make install` are idempotent.
+build_postgres_18() {
+  local prefix=$1 name=$2; shift 2
+  local cache sudo=() mirror tarball version build aptopts
+  cache=$(pg_bearer_cache)
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  mkdir -p "$cache/apt/lists/partial" "$cache/src"
+  tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 2>/dev/null | sort -V | tail -n1 || true)
+  if [ -z "$tarball" ]; then
+    # Debian 12 packages PostgreSQL 15 only; the development suite has the 18 source package.
+    # The mirror is the one this machine already uses: taken from its own apt configuration.
+    mirror=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
+                grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'; } |
+              grep -v -- "-security" | head -n1 || true)
+    [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt; set PG_CONFIG to a PostgreSQL 18 pg_config" >&2; return 1; }
+    printf 'deb-src %s sid main\n' "$mirror" > "$cache/apt/sources.list"
+    aptopts=(-o "Dir::Etc::sourcelist=$cache/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
+             -o "Dir::State::Lists=$cache/apt/lists" -o APT::Sandbox::User=root)
+    echo "downloading the postgresql-18 source package (mirror from /etc/apt)" >&2
+    apt-get "${aptopts[@]}" update -qq
+    (cd "$cache/src" && apt-get "${aptopts[@]}" source --download-only -qq postgresql-18)
+    tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 | sort -V | tail -n1)
+  fi
+  version=$(basename "$tarball" | sed -E 's/postgresql-18_(.*)\.orig\.tar\.bz2/\1/')
+  build="$cache/$name/postgresql-$version"
+  if [ ! -f "$build/GNUmakefile" ]; then
+    rm -rf "$build"; mkdir -p "$cache/$name"
+    tar -xjf "$tarball" -C "$cache/$name"
+    (cd "$build" && ./configure --prefix="$prefix" --with-libcurl --with-openssl --without-icu "$@" \
+        >"$cache/$name/configure.log" 2>&1) ||
+      { tail -n 30 "$cache/$name/configure.log" >&2; return 1; }
+  fi
+  (cd "$build" && make -s -j"$(nproc)" >"$cache/$name/make.log" 2>&1 &&
+     "${sudo[@]}" make -s install >>"$cache/$name/make.log" 2>&1) ||
+    { tail -n 30 "$cache/$name/make.log" >&2; return 1; }
+  pg_config_is_18 "$prefix/bin/pg_config" ||
+    { echo "build finished but $prefix/bin/pg_config is not PostgreSQL 18" >&2; return 1; }
+}
+# Where the benchmark's PostgreSQL 18 without assertions lives (scripts/bench.sh).
+pg_bearer_release_prefix() { echo "${PG_BEARER_RELEASE_PREFIX:-$(pg_bearer_prefix)-release}"; }

@@ -39,38 +39,9 @@ fi
 PG_CONFIG=$(find_pg_config || true)
 if [ -z "$PG_CONFIG" ]; then
   prefix=$(pg_bearer_prefix)
-  cache=$(pg_bearer_cache)
-  mkdir -p "$cache/apt/lists/partial" "$cache/src"
-  # Debian 12 packages PostgreSQL 15 only; the development suite has the 18 source package.
-  # The mirror is the one this machine already uses: taken from its own apt configuration.
-  mirror=$( { grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}';
-              grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '{print $2}'; } |
-            grep -v -- "-security" | head -n1 || true)
-  [ -n "$mirror" ] || { log "no Debian mirror found in /etc/apt; set PG_CONFIG to a PostgreSQL 18 pg_config"; exit 1; }
-  printf 'deb-src %s sid main\n' "$mirror" > "$cache/apt/sources.list"
-  aptopts=(-o "Dir::Etc::sourcelist=$cache/apt/sources.list" -o Dir::Etc::sourceparts=/dev/null
-           -o "Dir::State::Lists=$cache/apt/lists" -o APT::Sandbox::User=root)
-  tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 2>/dev/null | sort -V | tail -n1 || true)
-  if [ -z "$tarball" ]; then
-    log "downloading the postgresql-18 source package (mirror from /etc/apt)"
-    apt-get "${aptopts[@]}" update -qq
-    (cd "$cache/src" && apt-get "${aptopts[@]}" source --download-only -qq postgresql-18)
-    tarball=$(ls "$cache"/src/postgresql-18_*.orig.tar.bz2 | sort -V | tail -n1)
-  fi
-  version=$(basename "$tarball" | sed -E 's/postgresql-18_(.*)\.orig\.tar\.bz2/\1/')
-  build="$cache/build/postgresql-$version"
-  if [ ! -f "$build/GNUmakefile" ]; then
-    log "building PostgreSQL $version with assertions into $prefix (about 4 minutes on 2 cores)"
-    rm -rf "$build"; mkdir -p "$cache/build"
-    tar -xjf "$tarball" -C "$cache/build"
-    (cd "$build" && ./configure --prefix="$prefix" --with-libcurl --with-openssl --enable-debug \
-        --enable-cassert --without-icu >"$cache/configure.log" 2>&1) ||
-      { tail -n 30 "$cache/configure.log" >&2; exit 1; }
-  fi
-  (cd "$build" && make -s -j"$(nproc)" >"$cache/make.log" 2>&1 && "${SUDO[@]}" make -s install >>"$cache/make.log" 2>&1) ||
-    { tail -n 30 "$cache/make.log" >&2; exit 1; }
+  log "building PostgreSQL 18 with assertions into $prefix (about 4 minutes on 2 cores)"
+  build_postgres_18 "$prefix" build --enable-debug --enable-cassert
   PG_CONFIG="$prefix/bin/pg_config"
-  pg_config_is_18 "$PG_CONFIG" || { log "build finished but $PG_CONFIG is not PostgreSQL 18"; exit 1; }
 else
   log "PostgreSQL 18: $("$PG_CONFIG" --version) at $PG_CONFIG"
 fi

@@ -36,6 +36,7 @@ static CACHE_MAX: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static CACHE_DEFAULT: GucSetting<i32> = GucSetting::<i32>::new(600);
 static CACHE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(3_600);
 static UNKNOWN_KID_COOLDOWN: GucSetting<i32> = GucSetting::<i32>::new(30);
+static LOG_VALIDATION_TIME: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 fn string(
     name: &'static CStr,
@@ -276,9 +277,24 @@ pub(crate) fn register() {
         3_600,
         GucFlags::UNIT_S,
     );
+    // Superuser-only (a per-login log line is the DBA's choice, not a client's); read directly
+    // by validate_cb, not through Settings, so that it costs one load when off.
+    GucRegistry::define_bool_guc(
+        c"pg_bearer.log_validation_time",
+        c"Log how long each token validation took, in microseconds, with its outcome.",
+        c"Off by default. One server-log line per validation (never any token bytes), for benchmarks and latency investigations.",
+        &LOG_VALIDATION_TIME,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
     // SAFETY: MarkGUCPrefixReserved (utils/guc.h) only records the prefix and reports
     // placeholders already set under it; it is meant to be called from _PG_init.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pg_bearer".as_ptr()) };
+}
+
+/// `pg_bearer.log_validation_time`.
+pub(crate) fn log_validation_time() -> bool {
+    LOG_VALIDATION_TIME.get()
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {

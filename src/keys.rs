@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome, RefreshTicket};
 use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
 use pg_bearer_core::freshness::{FreshnessBounds, ResponseCacheHeaders};
-use pg_bearer_core::jwks::{JwksLimits, KeySet};
+use pg_bearer_core::jwks::{JwksLimits, KeyFilter, KeySet};
 use pgrx::pg_sys;
 
 use crate::gucs::Settings;
@@ -19,12 +19,24 @@ use crate::shmem::{Claim, SharedCache, JWKS_MAX, META_MAX};
 
 /// Keys of one issuer, parsed for this login.
 pub(crate) struct Keys {
+    /// The keys the login asked for (see [`keys`]'s `filter`).
     pub set: KeySet,
     /// The cache generation the keys came from (for the unknown-`kid` rule).
     pub generation: u64,
+    /// The stored discovery metadata (empty when keys come from a file or an explicit URL),
+    /// parsed only by the logins that need it.
+    meta: Vec<u8>,
+}
+
+impl Keys {
     /// The discovery metadata, when keys come from discovery (the introspection and userinfo
-    /// endpoints).
-    pub metadata: Option<ProviderMetadata>,
+    /// endpoints). Stored bytes were checked when fetched, so a failure here means "no
+    /// metadata", not a bad token.
+    pub(crate) fn metadata(&self) -> Option<ProviderMetadata> {
+        (!self.meta.is_empty())
+            .then(|| ProviderMetadata::from_bytes(&self.meta).ok())
+            .flatten()
+    }
 }
 
 /// Why no keys could be had. `code()` is the stable log reason; `detail` is token-free.
@@ -75,12 +87,16 @@ pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, KeysError
 
 /// Keys for `target`, fetching (as the one refresher) or waiting (bounded) when the cache says
 /// so. `need` is `Fresh` for a normal lookup, `KidMissing` after the cached keys lacked the
-/// token's `kid`.
+/// token's `kid`. `filter` says which keys to build: `Some(KeyFilter::Kid(kid))` for a token
+/// with a `kid` (every login rebuilds its keys from the cached JWKS, so building only the ones
+/// the token can use saves parsing, curve and ROCA checks and code of the others),
+/// `Some(KeyFilter::All)` for a token without one, `None` when only the metadata is wanted.
 pub(crate) fn keys(
     target: &IssuerTarget,
     key_source: &str,
     need: Need,
     settings: &Settings,
+    filter: Option<KeyFilter<'_>>,
 ) -> Result<Keys, KeysError> {
     let policy = cache_policy(settings)?;
     let source = KeySource::parse(key_source, settings.allow_http)
@@ -119,7 +135,7 @@ pub(crate) fn keys(
                 if jwks.is_empty() {
                     return Err(KeysError::new("keys_unavailable", "no keys cached"));
                 }
-                return parse(&meta, &jwks, generation);
+                return parse(meta, &jwks, generation, filter);
             }
             LookupDecision::Refresh(ticket) => {
                 // If the backend dies mid-fetch (terminated, authentication timeout), release
@@ -141,7 +157,9 @@ pub(crate) fn keys(
                     }
                 });
                 match fetched {
-                    Ok(f) => return parse(&f.meta, &f.jwks, recorded.flatten().unwrap_or(0)),
+                    Ok(f) => {
+                        return parse(f.meta, &f.jwks, recorded.flatten().unwrap_or(0), filter)
+                    }
                     Err(e) => {
                         crate::log::warning(&format!(
                             "key refresh failed: reason={} issuer=\"{}\" detail=\"{}\"",
@@ -161,7 +179,7 @@ pub(crate) fn keys(
                         });
                         return match again {
                             Some((Some((meta, jwks)), generation)) if !jwks.is_empty() => {
-                                parse(&meta, &jwks, generation)
+                                parse(meta, &jwks, generation, filter)
                             }
                             _ => Err(e),
                         };
@@ -234,18 +252,22 @@ unsafe extern "C-unwind" fn release_at_exit(_code: std::ffi::c_int, _arg: pg_sys
     }
 }
 
-fn parse(meta: &[u8], jwks: &[u8], generation: u64) -> Result<Keys, KeysError> {
-    let set = KeySet::from_jwks_json(jwks, &JwksLimits::default())
-        .map_err(|e| KeysError::new("bad_jwks", e.code()))?;
-    // Empty when keys come from a file or an explicit URL; stored bytes were checked when
-    // fetched, so a failure here means "no metadata", not a bad token.
-    let metadata = (!meta.is_empty())
-        .then(|| ProviderMetadata::from_bytes(meta).ok())
-        .flatten();
+fn parse(
+    meta: Vec<u8>,
+    jwks: &[u8],
+    generation: u64,
+    filter: Option<KeyFilter<'_>>,
+) -> Result<Keys, KeysError> {
+    let set = match filter {
+        Some(filter) => KeySet::from_jwks_json_for(jwks, &JwksLimits::default(), filter)
+            .map_err(|e| KeysError::new("bad_jwks", e.code()))?,
+        // Only the metadata is wanted; the stored JWKS was checked when it was fetched.
+        None => KeySet::default(),
+    };
     Ok(Keys {
         set,
         generation,
-        metadata,
+        meta,
     })
 }
 

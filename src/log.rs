@@ -57,3 +57,15 @@ pub(crate) fn warning(what: &str) {
         format!("pg_bearer: {what}"),
     );
 }
+
+/// How long one validation took (`pg_bearer.log_validation_time`): the elapsed time and the
+/// outcome only, never anything from the token.
+pub(crate) fn validation_time(elapsed: std::time::Duration, outcome: &str) {
+    server_only(
+        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+        format!(
+            "pg_bearer: validation_us={:.1} outcome={outcome}",
+            elapsed.as_secs_f64() * 1e6
+        ),
+    );
+}

@@ -7,6 +7,7 @@
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
 use pgrx::prelude::*;
 
@@ -19,6 +20,7 @@ use pg_bearer_core::discovery::IssuerTarget;
 use pg_bearer_core::discovery::ProviderMetadata;
 use pg_bearer_core::envelope;
 use pg_bearer_core::introspection::OpaqueRequest;
+use pg_bearer_core::jwks::KeyFilter;
 use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
 use pg_bearer_core::reason::Reason;
 use pg_bearer_core::reason::Rejection;
@@ -55,6 +57,17 @@ enum Decision {
     Internal,
 }
 
+impl Decision {
+    /// The outcome's name for `pg_bearer.log_validation_time`.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Decision::Authorized { .. } => "authorized",
+            Decision::Refused => "refused",
+            Decision::Internal => "internal_error",
+        }
+    }
+}
+
 /// `ValidatorValidateCB`.
 ///
 /// # Safety
@@ -71,9 +84,13 @@ unsafe extern "C-unwind" fn validate_cb(
         log::internal("validate_cb called without token, role or result");
         return false;
     }
+    let started = crate::gucs::log_validation_time().then(Instant::now);
     // SAFETY: both are non-NULL NUL-terminated strings owned by the server for this call.
     let (token, role) = unsafe { (CStr::from_ptr(token), CStr::from_ptr(role)) };
     let decision = guarded(|| decide(token.to_bytes(), role.to_bytes()));
+    if let Some(started) = started {
+        log::validation_time(started.elapsed(), decision.outcome());
+    }
 
     // SAFETY: result is non-NULL and points to the server's zeroed ValidatorModuleResult.
     let result = unsafe { &mut *result };
@@ -195,7 +212,11 @@ impl Login<'_> {
             now: self.now,
         };
         let policy = &self.config.policy;
-        let mut keys = self.keys(Need::Fresh)?;
+        // Only the keys the token's kid names are built; a header that does not parse is
+        // refused by verify_jwt whatever the keys.
+        let kid = envelope::header_kid(self.token).ok().flatten();
+        let filter = Some(kid.as_deref().map_or(KeyFilter::All, KeyFilter::Kid));
+        let mut keys = self.keys(Need::Fresh, filter)?;
         let mut outcome = verify_jwt(&request, &keys.set, policy);
         if matches!(&outcome, Err(r) if r.reason == Reason::UnknownKid) {
             // The provider may have rotated its keys: one rate-limited refetch (the cache
@@ -203,7 +224,7 @@ impl Login<'_> {
             let need = Need::KidMissing {
                 seen_generation: keys.generation,
             };
-            if let Ok(newer) = self.keys(need) {
+            if let Ok(newer) = self.keys(need, filter) {
                 if newer.generation != keys.generation {
                     keys = newer;
                     outcome = verify_jwt(&request, &keys.set, policy);
@@ -219,7 +240,7 @@ impl Login<'_> {
             Refusal::Token(r)
         })?;
         if self.config.opaque.introspect_jwts {
-            let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata.as_ref())?;
+            let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata().as_ref())?;
             opaque::introspect(&self.opaque_check(), &endpoint)?;
         }
         Ok(verified.authn_id)
@@ -229,7 +250,7 @@ impl Login<'_> {
     fn opaque(&self) -> Result<String, Refusal> {
         let opaque = &self.config.opaque;
         let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
-            Ok(self.keys(Need::Fresh)?.metadata)
+            Ok(self.keys(Need::Fresh, None)?.metadata())
         };
         if opaque.introspection_configured() {
             let endpoint = if opaque.introspection_endpoint.is_empty() {
@@ -258,8 +279,14 @@ impl Login<'_> {
         .into())
     }
 
-    fn keys(&self, need: Need) -> Result<keys::Keys, KeysError> {
-        keys::keys(self.target, &self.config.key_source, need, self.settings)
+    fn keys(&self, need: Need, filter: Option<KeyFilter<'_>>) -> Result<keys::Keys, KeysError> {
+        keys::keys(
+            self.target,
+            &self.config.key_source,
+            need,
+            self.settings,
+            filter,
+        )
     }
 
     fn opaque_check(&self) -> OpaqueCheck<'_> {

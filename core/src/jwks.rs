@@ -170,6 +170,15 @@ impl fmt::Debug for Jwk {
     }
 }
 
+/// Which entries of a JWKS document [`KeySet::from_jwks_json_for`] builds keys for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyFilter<'a> {
+    /// Every entry.
+    All,
+    /// Only entries whose `kid` is this string: enough to verify a token with this `kid`.
+    Kid(&'a str),
+}
+
 /// The usable keys of one issuer's JWKS document.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
@@ -185,6 +194,23 @@ impl KeySet {
     /// [`JwksLimits::max_keys`] entries. A document with no usable key is not an error: every
     /// token is then refused with [`Reason::UnknownKid`] or [`Reason::NoMatchingKey`].
     pub fn from_jwks_json(bytes: &[u8], limits: &JwksLimits) -> Result<KeySet, JwksError> {
+        Self::from_jwks_json_for(bytes, limits, KeyFilter::All)
+    }
+
+    /// Like [`KeySet::from_jwks_json`], but builds only the keys `filter` lets through; the
+    /// document as a whole is checked exactly as there.
+    ///
+    /// With [`KeyFilter::Kid`], [`KeySet::select`] and [`KeySet::contains_kid`] for that `kid`
+    /// answer exactly as on the full set (both only ever look at keys with the token's `kid`),
+    /// at the cost of the one or two keys that carry it rather than of every key: a login
+    /// verifies one token, so it need not parse, check (curve points, ROCA) and load the code
+    /// of every key type the provider publishes. [`KeySet::skipped`] then counts only the
+    /// entries with that `kid` that were unusable.
+    pub fn from_jwks_json_for(
+        bytes: &[u8],
+        limits: &JwksLimits,
+        filter: KeyFilter<'_>,
+    ) -> Result<KeySet, JwksError> {
         if bytes.len() > limits.max_bytes {
             return Err(JwksError::TooLarge);
         }
@@ -203,6 +229,16 @@ impl KeySet {
             skipped: 0,
         };
         for entry in entries {
+            if let KeyFilter::Kid(kid) = filter {
+                let same_kid = entry
+                    .as_object()
+                    .and_then(|o| o.get("kid"))
+                    .and_then(Json::as_str)
+                    == Some(kid);
+                if !same_kid {
+                    continue;
+                }
+            }
             match entry.as_object().and_then(usable_key) {
                 Some(key) => set.keys.push(key),
                 None => set.skipped += 1,

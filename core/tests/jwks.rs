@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use jsonwebtoken::Algorithm;
-use pg_bearer_core::jwks::{JwksError, JwksLimits, KeyFamily, KeySet};
+use pg_bearer_core::jwks::{JwksError, JwksLimits, KeyFamily, KeyFilter, KeySet};
 use pg_bearer_core::reason::Reason;
 use serde_json::json;
 
@@ -226,4 +226,83 @@ fn building_a_typical_key_set_is_cheap() {
         per_build < std::time::Duration::from_millis(5),
         "{per_build:?} per build"
     );
+}
+
+#[test]
+fn a_key_set_built_for_one_kid_selects_exactly_as_the_full_set() {
+    let mut dup_a = RSA.jwk.clone();
+    dup_a["kid"] = json!("dup");
+    let mut dup_b = EC256.jwk.clone();
+    dup_b["kid"] = json!("dup");
+    let mut half_usable = ED.jwk.clone();
+    half_usable["kid"] = json!("half");
+    let mut half_unusable = RSA.jwk.clone();
+    half_unusable["kid"] = json!("half");
+    half_unusable["use"] = json!("enc");
+    let secret = json!({"kty": "oct", "kid": "sym", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQ"});
+    let doc = json!({"keys": [
+        RSA.jwk, EC256.jwk, EC384.jwk, ED.jwk, rsa_ps256_jwk(), dup_a, dup_b, half_usable,
+        half_unusable, secret,
+    ]})
+    .to_string();
+    let limits = JwksLimits::default();
+    let full = KeySet::from_jwks_json(doc.as_bytes(), &limits).unwrap();
+    let algs = [
+        Algorithm::RS256,
+        Algorithm::PS256,
+        Algorithm::ES256,
+        Algorithm::ES384,
+        Algorithm::EdDSA,
+    ];
+    let describe = |set: &KeySet, kid: &str, alg: Algorithm| {
+        set.select(Some(kid), alg)
+            .map(|k| (k.kid().map(str::to_owned), k.family(), k.alg()))
+    };
+    for kid in [
+        "rsa-1", "rsa-ps", "ec-256", "ec-384", "ed-1", "dup", "half", "sym", "missing",
+    ] {
+        let only =
+            KeySet::from_jwks_json_for(doc.as_bytes(), &limits, KeyFilter::Kid(kid)).unwrap();
+        assert!(only.keys().iter().all(|k| k.kid() == Some(kid)), "{kid}");
+        assert!(only.keys().len() <= 2, "{kid}");
+        assert_eq!(only.contains_kid(kid), full.contains_kid(kid), "{kid}");
+        for alg in algs {
+            assert_eq!(
+                describe(&only, kid, alg),
+                describe(&full, kid, alg),
+                "{kid} {alg:?}"
+            );
+        }
+    }
+    let only_dup =
+        KeySet::from_jwks_json_for(doc.as_bytes(), &limits, KeyFilter::Kid("dup")).unwrap();
+    assert_eq!(
+        only_dup.select(Some("dup"), Algorithm::RS256).unwrap_err(),
+        Reason::AmbiguousKey
+    );
+}
+
+#[test]
+fn a_key_set_built_for_one_kid_refuses_the_same_documents() {
+    let limits = JwksLimits::default();
+    let duplicate_member_elsewhere =
+        r#"{"keys": [{"kty": "RSA", "kid": "other", "kid": "again"}]}"#;
+    let hundred_and_one = json!({"keys": vec![json!({"kty": "oct"}); 101]}).to_string();
+    for (doc, error) in [
+        (duplicate_member_elsewhere, JwksError::DuplicateMember),
+        (hundred_and_one.as_str(), JwksError::TooManyKeys),
+        (r#"{"keys": {}}"#, JwksError::KeysNotAnArray),
+        ("[]", JwksError::Malformed),
+    ] {
+        assert_eq!(
+            KeySet::from_jwks_json_for(doc.as_bytes(), &limits, KeyFilter::Kid("rsa-1"))
+                .unwrap_err(),
+            error,
+            "{doc}"
+        );
+        assert_eq!(
+            KeySet::from_jwks_json(doc.as_bytes(), &limits).unwrap_err(),
+            error
+        );
+    }
 }

@@ -138,6 +138,36 @@ fn valid_tokens_of_every_algorithm_log_in_with_their_subject_as_system_user() {
 }
 
 #[test]
+fn log_validation_time_logs_one_timed_line_per_validation_with_its_outcome() {
+    let f = Fixture::new("", &["pg_bearer.log_validation_time = on"], &[]);
+    let token = f.token(Alg::Rs256, &f.claims("alice"));
+    f.assert_logs_in("alice", &token, "oauth:alice");
+    f.assert_refused("alice", &tamper_signature(&token), "bad_signature");
+    let timings: Vec<String> = f
+        .cluster
+        .log()
+        .lines()
+        .filter_map(|l| l.split("pg_bearer: validation_us=").nth(1))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(timings.len(), 2, "{timings:?}");
+    for (line, outcome) in timings.iter().zip(["authorized", "refused"]) {
+        let (micros, rest) = line.split_once(' ').unwrap();
+        assert!(micros.parse::<f64>().unwrap() > 0.0, "{line}");
+        assert_eq!(rest, format!("outcome={outcome}"));
+    }
+    f.assert_clean_log();
+}
+
+#[test]
+fn validation_time_is_not_logged_by_default() {
+    let f = Fixture::new("", &[], &[]);
+    let token = f.token(Alg::Rs256, &f.claims("alice"));
+    f.assert_logs_in("alice", &token, "oauth:alice");
+    assert!(!f.cluster.log().contains("validation_us="));
+}
+
+#[test]
 fn libpq_discovery_round_then_token_logs_in() {
     let f = Fixture::new("", &[], &[]);
     let token = f.token(Alg::Rs256, &f.claims("alice"));

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks, from nothing, in one command: writes docs/benchmarks.md, its plot
+# (docs/bench/logins.svg) and the raw output (docs/bench/raw.txt, docs/bench/criterion.txt).
+#
+#   scripts/bench.sh [pg_bearer_bench options, e.g. --rounds 2 --slice-ms 500 for a trial]
+#
+# Steps (each skipped when already done): scripts/setup.sh; PostgreSQL 18 without assertions
+# (-O2) built from the same Debian source into its own prefix (pg_bearer_release_prefix in
+# scripts/lib.sh, /opt/pg_bearer/pg18-release as root; about 3 minutes on 2 cores, once); the
+# release pg_bearer.so installed into that PostgreSQL only; the criterion micro-benchmarks of
+# pg_bearer_core; pg_bearer_bench (pgrx-tests/src/bin/pg_bearer_bench), built against that
+# PostgreSQL's libpq, which runs the login benchmark and writes the report. About 10 minutes
+# after the one-time builds. Run it on a quiet machine: the numbers are only as good as that.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+eval "$(scripts/setup.sh)"
+
+release=$(pg_bearer_release_prefix)
+if ! pg_config_is_18 "$release/bin/pg_config" ||
+   "$release/bin/pg_config" --configure | grep -q -- --enable-cassert; then
+  log "building PostgreSQL 18 without assertions into $release (about 3 minutes on 2 cores)"
+  build_postgres_18 "$release" build-release
+fi
+release_pg_config="$release/bin/pg_config"
+log "PostgreSQL for the benchmark: $("$release_pg_config" --version) at $release"
+
+log "installing the release pg_bearer.so into $("$release_pg_config" --pkglibdir)"
+if [ "$(id -u)" = 0 ] || [ -w "$("$release_pg_config" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
+"${SUDO[@]}" cargo pgrx install --release --pg-config "$release_pg_config" >/dev/null
+
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+mkdir -p docs/bench
+log "micro-benchmarks (criterion)"
+rm -rf "$target/criterion"
+cargo bench --locked -p pg_bearer_core --bench core 2>/dev/null | tee docs/bench/criterion.txt >&2
+
+log "building pg_bearer_bench against $release_pg_config"
+PG_CONFIG="$release_pg_config" cargo build --locked --release -p pg_bearer_e2e --bin pg_bearer_bench
+
+log "login benchmark"
+command="scripts/bench.sh${*:+ $*}"
+PG_BEARER_BENCH_RUSTC="$(rustc --version)" \
+  "$target/release/pg_bearer_bench" --criterion "$target/criterion" --out docs --command "$command" "$@"
+log "done: docs/benchmarks.md"
