@@ -9,4 +9,5 @@ pub mod libpq;
 pub mod logscan;
 pub mod oidc;
 pub mod provider;
+pub mod soak;
 pub mod tokens;
