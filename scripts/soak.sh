@@ -4,7 +4,8 @@
 # pg_bearer_soak.rs): OAuth logins at a steady rate against a throwaway PostgreSQL 18 (built
 # with assertions by setup.sh) while the mock provider hangs, goes down and is restarted.
 # Prints the report and exits non-zero unless the run passes: no unexpected outcome, no
-# crash, the rate reached, memory flat.
+# crash, no internal error of the validator, the rate reached, memory flat, no token bytes in
+# the server log. docs/soak.md explains the run and its report.
 #
 #   scripts/soak.sh [--minutes N] [--rate R] [--min-rate R] [--workers W] [--report FILE]
 #

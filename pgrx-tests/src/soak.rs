@@ -273,6 +273,12 @@ pub const CRASH_PATTERNS: [&str; 7] = [
     "database system was interrupted",
 ];
 
+/// Log lines of a failure of the validator itself (the client sees only the generic refusal).
+pub const INTERNAL_ERROR_PATTERNS: [&str; 2] = [
+    "pg_bearer: internal error",
+    "internal error in OAuth validator module",
+];
+
 /// The server log lines matching one of [`CRASH_PATTERNS`].
 #[derive(Debug, Clone)]
 pub struct CrashLines {
@@ -291,6 +297,8 @@ struct LogScan {
     reasons: BTreeMap<String, u64>,
     /// Lines holding 8 consecutive bytes of a checked token.
     leaks: usize,
+    /// Lines matching [`INTERNAL_ERROR_PATTERNS`].
+    internal_errors: usize,
 }
 
 /// Everything a run measured; [`Report`] judges and renders it.
@@ -328,6 +336,8 @@ pub struct SoakRun {
     pub provider_per_phase: Vec<ProviderCounts>,
     /// Log lines matching each crash pattern that occurred.
     pub crash_lines: Vec<CrashLines>,
+    /// Log lines matching [`INTERNAL_ERROR_PATTERNS`].
+    pub internal_errors: usize,
     /// The postmaster's PID at the start and at the end (`None` if it could not be read).
     pub postmaster_pids: (Option<u32>, Option<u32>),
     /// Whether the server still answered a query at the end.
@@ -657,6 +667,7 @@ pub fn run(options: &SoakOptions) -> SoakRun {
             .unwrap_or_else(|p| p.into_inner()),
         provider_per_phase,
         crash_lines: scan.crashes,
+        internal_errors: scan.internal_errors,
         postmaster_pids: (postmaster, postmaster_end),
         serving_at_end,
         log_reasons: scan.reasons,
@@ -796,7 +807,11 @@ fn scan_log(log: &str, tokens: &[String]) -> LogScan {
     // Index the tokens (joined by NUL, which no log line holds) and look up every line.
     let index = crate::logscan::LogWindows::new(&tokens.join("\0"), 8);
     let mut leaks = 0;
+    let mut internal_errors = 0;
     for line in log.lines() {
+        if INTERNAL_ERROR_PATTERNS.iter().any(|p| line.contains(p)) {
+            internal_errors += 1;
+        }
         for c in crashes.iter_mut() {
             if line.contains(c.pattern) {
                 c.count += 1;
@@ -826,6 +841,7 @@ fn scan_log(log: &str, tokens: &[String]) -> LogScan {
         crashes,
         reasons,
         leaks,
+        internal_errors,
     }
 }
 
@@ -898,7 +914,9 @@ mod tests {
                    LOG:  pg_bearer: token rejected: reason=expired issuer=\"https://i\"\n\
                    WARNING:  pg_bearer: key refresh failed: reason=http_timeout issuer=\"x\"\n\
                    LOG:  server process (PID 42) was terminated by signal 11: Segmentation fault\n\
-                   LOG:  leaked ...eyJzdWIiOiJhbGljZSJ9...\n";
+                   LOG:  leaked ...eyJzdWIiOiJhbGljZSJ9...\n\
+                   LOG:  pg_bearer: internal error: validation panicked; the login is refused\n\
+                   WARNING:  internal error in OAuth validator module\n";
         let scan = scan_log(log, &[token.to_owned()]);
         assert_eq!(
             scan.crashes
@@ -911,5 +929,6 @@ mod tests {
         assert_eq!(scan.reasons["token rejected: reason=expired"], 2);
         assert_eq!(scan.reasons["key refresh failed: reason=http_timeout"], 1);
         assert_eq!(scan.leaks, 1);
+        assert_eq!(scan.internal_errors, 2);
     }
 }

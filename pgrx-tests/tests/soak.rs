@@ -1,7 +1,7 @@
-//! The soak command's logic in a short run (see `pg_bearer_e2e::soak` and
-//! scripts/soak.sh for the real one): every phase (healthy, provider hanging, provider down
-//! and restarted) and every kind of token, with no unexpected outcome and no crash. Speed and
-//! memory are the real run's business, not this test's.
+//! The soak command's logic in a short run (see `pg_bearer_e2e::soak` and scripts/soak.sh for
+//! the real one): every phase (healthy, provider hanging, provider down and restarted) and
+//! every kind of token, with no unexpected outcome, no crash and no internal error of the
+//! validator. Speed and memory are the real run's business, not this test's.
 
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ fn a_short_soak_through_a_hang_and_a_restart_has_no_unexpected_outcome_and_no_cr
     assert_eq!(report.unexpected(), 0, "{text}");
     assert_eq!(report.crashes(), 0, "{text}");
     assert_eq!(run.token_leaks, 0, "{text}");
+    assert_eq!(run.internal_errors, 0, "{text}");
     for (i, phase) in run.phases.iter().enumerate() {
         assert!(
             run.logins.iter().any(|l| l.phase == i),

@@ -139,6 +139,12 @@ impl<'a> Report<'a> {
         if self.crashes() > 0 {
             out.push(format!("{} server crash signs", self.crashes()));
         }
+        if self.run.internal_errors > 0 {
+            out.push(format!(
+                "{} validator internal errors in the server log",
+                self.run.internal_errors
+            ));
+        }
         if self.rate() < self.run.options.min_rate {
             out.push(format!(
                 "rate {:.1}/s below {:.1}/s",
@@ -158,8 +164,8 @@ impl<'a> Report<'a> {
         out
     }
 
-    /// Whether the run passes: no unexpected outcome, no crash, the rate reached, memory
-    /// flat, no token in the log.
+    /// Whether the run passes: no unexpected outcome, no crash, no internal error of the
+    /// validator, the rate reached, memory flat, no token in the log.
     pub fn passed(&self) -> bool {
         self.failures().is_empty()
     }
@@ -408,6 +414,16 @@ impl<'a> Report<'a> {
         for c in &run.crash_lines {
             let _ = writeln!(o, "    \"{}\": {}, first: {}", c.pattern, c.count, c.first);
         }
+        let _ = writeln!(
+            o,
+            "  validator internal errors (log lines matching {}): {}",
+            super::INTERNAL_ERROR_PATTERNS
+                .iter()
+                .map(|p| format!("\"{p}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            run.internal_errors
+        );
         let pid = |p: Option<u32>| p.map_or("unknown".to_owned(), |p| p.to_string());
         let _ = writeln!(
             o,
