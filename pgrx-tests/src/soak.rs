@@ -344,7 +344,7 @@ pub struct SoakRun {
     pub serving_at_end: bool,
     /// `pg_bearer:` log lines by their reason (e.g. `token rejected: reason=expired`).
     pub log_reasons: BTreeMap<String, u64>,
-    /// Tokens checked against the server log, and how many had 8 bytes in it.
+    /// How many tokens were checked against the server log.
     pub tokens_checked: usize,
     /// Log lines holding 8 consecutive bytes of a checked token.
     pub token_leaks: usize,
