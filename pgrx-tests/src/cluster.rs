@@ -138,6 +138,13 @@ impl Cluster {
         self.port
     }
 
+    /// The postmaster's PID, from `postmaster.pid` in the data directory (`None` once the
+    /// server has stopped).
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(Path::new(&self.data()).join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
     fn write(&self, name: &str, text: &str) {
         let path = Path::new(&self.data()).join(name);
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));

@@ -6,7 +6,8 @@
 //! connection, each serving a single request (`Connection: close`). Dropping the provider
 //! stops the accept loop, shuts down every open connection (hanging and trickling ones
 //! included), and deletes the directory holding the CA certificate; it never waits on a
-//! client.
+//! client. [`MockProvider::stop`] and [`MockProvider::start_again`] take it down and bring it
+//! back on the same address with the same keys and certificates, like a restarted provider.
 //!
 //! ```no_run
 //! use pg_bearer_e2e::provider::{Endpoint, Fault, MockProvider, ProviderOptions};
@@ -130,7 +131,8 @@ pub enum Endpoint {
     /// The JWKS, `{issuer path}/jwks`.
     Jwks,
     /// RFC 7662 token introspection, `{issuer path}/introspect`. Answers
-    /// `{"active": false}` unless told otherwise (e.g. with [`Fault::Body`]).
+    /// `{"active": false}` unless told otherwise: per token with
+    /// [`MockProvider::set_introspection_answer`], for every request with [`Fault::Body`].
     Introspection,
     /// OIDC UserInfo, `{issuer path}/userinfo`. Answers 401 unless told otherwise.
     UserInfo,
@@ -205,7 +207,8 @@ pub struct MockProvider {
     addr: SocketAddr,
     dir: PathBuf,
     ca_pem_path: PathBuf,
-    accept_thread: Option<JoinHandle<()>>,
+    /// The accept loop while the provider serves; `None` while stopped.
+    accept_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for MockProvider {
@@ -226,6 +229,8 @@ struct Shared {
     shutdown: AtomicBool,
     live: Mutex<HashMap<u64, TcpStream>>,
     next_conn: AtomicU64,
+    /// Connection threads that have not finished yet.
+    conn_threads: AtomicU64,
 }
 
 #[derive(Default)]
@@ -235,6 +240,7 @@ struct State {
     fault_all: Option<Fault>,
     cache_control: CacheControl,
     metadata_overrides: Vec<(String, Option<Value>)>,
+    introspection_answers: HashMap<String, Value>,
     counts: HashMap<String, u64>,
     total: u64,
     connections: u64,
@@ -284,18 +290,15 @@ impl MockProvider {
             shutdown: AtomicBool::new(false),
             live: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
+            conn_threads: AtomicU64::new(0),
         });
-        let accept_shared = shared.clone();
-        let accept_thread = std::thread::Builder::new()
-            .name("mock-idp-accept".into())
-            .spawn(move || accept_loop(&accept_shared, &listener))
-            .expect("spawn the accept thread");
+        let accept_thread = spawn_accept_loop(&shared, listener);
         MockProvider {
             shared,
             addr,
             dir,
             ca_pem_path,
-            accept_thread: Some(accept_thread),
+            accept_thread: Mutex::new(Some(accept_thread)),
         }
     }
 
@@ -466,6 +469,78 @@ impl MockProvider {
         state.fault_all = None;
     }
 
+    /// Answers introspection requests whose `token` form parameter is `token` with `answer`
+    /// (HTTP 200, `application/json`), or forgets the answer (`None`). Tokens without an
+    /// answer get `{"active": false}`. A fault on the introspection endpoint (or on all paths)
+    /// wins over these answers.
+    pub fn set_introspection_answer(&self, token: &str, answer: Option<Value>) {
+        let mut state = lock(&self.shared.state);
+        match answer {
+            Some(body) => {
+                state.introspection_answers.insert(token.to_owned(), body);
+            }
+            None => {
+                state.introspection_answers.remove(token);
+            }
+        }
+    }
+
+    // ----- stopping and starting again -----
+
+    /// Stops serving, as if the provider's process had died: closes the listening socket and
+    /// every open connection (hanging and trickling ones included), so that clients get
+    /// "connection refused". Keys, certificates, the CA file, faults, introspection answers
+    /// and counters are kept for [`MockProvider::start_again`]. Does nothing if stopped.
+    pub fn stop(&self) {
+        let Some(handle) = lock(&self.accept_thread).take() else {
+            return;
+        };
+        self.shared.shutdown.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag and drops the listener. Join it only
+        // if the wake-up connection got through, so a failure here cannot hang the caller.
+        if TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok() {
+            let _ = handle.join();
+        }
+        for (_, stream) in lock(&self.shared.live).drain() {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Serves again after [`MockProvider::stop`], on the same address with the same keys,
+    /// certificates and CA file, as a restarted provider would; faults, introspection answers
+    /// and counters carry on. Waits (at most two seconds) for the connection threads of the
+    /// previous run to finish first. Does nothing if serving.
+    ///
+    /// Panics if the port cannot be bound again within five seconds (another process took
+    /// it meanwhile).
+    pub fn start_again(&self) {
+        let mut accept = lock(&self.accept_thread);
+        if accept.is_some() {
+            return;
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while self.shared.conn_threads.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            std::thread::sleep(POLL / 5);
+        }
+        self.shared.shutdown.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let listener = loop {
+            match TcpListener::bind(self.addr) {
+                Ok(listener) => break listener,
+                Err(e) if Instant::now() >= deadline => {
+                    panic!("bind {} again: {e}", self.addr)
+                }
+                Err(_) => std::thread::sleep(POLL),
+            }
+        };
+        *accept = Some(spawn_accept_loop(&self.shared, listener));
+    }
+
+    /// Whether the provider is serving (not stopped).
+    pub fn is_serving(&self) -> bool {
+        lock(&self.accept_thread).is_some()
+    }
+
     // ----- counters -----
 
     /// Requests received for a path or endpoint, or in all ([`Target::All`]), since start or
@@ -528,22 +603,20 @@ impl MockProvider {
 
 impl Drop for MockProvider {
     fn drop(&mut self) {
+        // Stops the accept loop and unblocks every connection thread (hanging, trickling,
+        // mid-read); they are detached and exit on their own.
+        self.stop();
         self.shared.shutdown.store(true, Ordering::SeqCst);
-        // Wake the accept loop; join it only if the wake-up connection got through, so a
-        // failure here can never hang the test.
-        let woke = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)).is_ok();
-        if let Some(handle) = self.accept_thread.take() {
-            if woke {
-                let _ = handle.join();
-            }
-        }
-        // Unblock every connection thread (hanging, trickling, mid-read); they are detached
-        // and exit on their own.
-        for (_, stream) in lock(&self.shared.live).drain() {
-            let _ = stream.shutdown(Shutdown::Both);
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn spawn_accept_loop(shared: &Arc<Shared>, listener: TcpListener) -> JoinHandle<()> {
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("mock-idp-accept".into())
+        .spawn(move || accept_loop(&shared, &listener))
+        .expect("spawn the accept thread")
 }
 
 /// Generates keys for `algs`, in order, RSA ones in parallel (an RSA 2048 key takes about
@@ -696,14 +769,17 @@ fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
         }
         lock(&shared.state).connections += 1;
         let conn_shared = shared.clone();
+        shared.conn_threads.fetch_add(1, Ordering::SeqCst);
         let spawned = std::thread::Builder::new()
             .name("mock-idp-conn".into())
             .spawn(move || {
                 serve_connection(&conn_shared, tcp);
                 lock(&conn_shared.live).remove(&id);
+                conn_shared.conn_threads.fetch_sub(1, Ordering::SeqCst);
             });
         if spawned.is_err() {
             lock(&shared.live).remove(&id);
+            shared.conn_threads.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -889,7 +965,12 @@ fn normal_response(
         };
     }
     if path == shared.path(Endpoint::Introspection) {
-        return http::response(200, &[JSON], br#"{"active":false}"#);
+        let answer = http::form_value(&request.body, "token")
+            .and_then(|token| state.introspection_answers.get(&token));
+        return match answer {
+            Some(body) => http::response(200, &[JSON], body.to_string().as_bytes()),
+            None => http::response(200, &[JSON], br#"{"active":false}"#),
+        };
     }
     if path == shared.path(Endpoint::UserInfo) {
         return http::response(

@@ -64,6 +64,20 @@ fn client_config(ca_pem: &str) -> Arc<ClientConfig> {
 
 /// GETs `url` trusting only `ca_pem`, with a read timeout; `Err` carries the error text.
 fn get_with(url: &str, ca_pem: &str, timeout: Duration) -> Result<Response, String> {
+    request_with(url, ca_pem, timeout, None)
+}
+
+/// POSTs an `application/x-www-form-urlencoded` body to `url`, like [`get_with`].
+fn post_form(url: &str, ca_pem: &str, form: &str) -> Result<Response, String> {
+    request_with(url, ca_pem, TIMEOUT, Some(form))
+}
+
+fn request_with(
+    url: &str,
+    ca_pem: &str,
+    timeout: Duration,
+    form: Option<&str>,
+) -> Result<Response, String> {
     let (scheme, rest) = url.split_once("://").expect("an absolute URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
@@ -72,7 +86,13 @@ fn get_with(url: &str, ca_pem: &str, timeout: Duration) -> Result<Response, Stri
         .map_err(|e| e.to_string())?;
     tcp.set_read_timeout(Some(timeout)).unwrap();
     tcp.set_write_timeout(Some(timeout)).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    let request = match form {
+        None => format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"),
+        Some(body) => format!(
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    };
     let mut raw = Vec::new();
     let outcome = if scheme == "https" {
         let name = ServerName::try_from(host.to_owned()).expect("a server name");
@@ -961,6 +981,80 @@ fn drop_closes_hung_connections_and_removes_the_ca_directory_promptly() {
         started.elapsed() < Duration::from_secs(3),
         "the clients saw the connections close, not their 30 s timeout"
     );
+}
+
+#[test]
+fn introspection_answers_are_given_per_token() {
+    let idp = start_light();
+    let url = idp.url(Endpoint::Introspection);
+    let active = json!({"active": true, "sub": "alice"});
+    idp.set_introspection_answer("tok+en/1", Some(active.clone()));
+    let ask = |form: &str| post_form(&url, idp.ca_pem(), form).unwrap().json();
+    assert_eq!(
+        ask("token=tok%2Ben%2F1&token_type_hint=access_token"),
+        active
+    );
+    assert_eq!(
+        ask("token_type_hint=access_token&token=tok%2Ben%2F1"),
+        active
+    );
+    assert_eq!(ask("token=another"), json!({"active": false}));
+    assert_eq!(
+        ask("token_type_hint=access_token"),
+        json!({"active": false})
+    );
+    // A fault on the endpoint still wins.
+    idp.set_fault(Endpoint::Introspection, Fault::Status(503));
+    assert_eq!(
+        post_form(&url, idp.ca_pem(), "token=tok%2Ben%2F1")
+            .unwrap()
+            .status,
+        503
+    );
+    idp.clear_faults();
+    idp.set_introspection_answer("tok+en/1", None);
+    assert_eq!(ask("token=tok%2Ben%2F1"), json!({"active": false}));
+}
+
+#[test]
+fn a_stopped_provider_refuses_connections_and_comes_back_the_same() {
+    let idp = start_light();
+    let issuer = idp.issuer().to_owned();
+    let jwks = get(&idp, &idp.url(Endpoint::Jwks)).json();
+    idp.set_fault(Endpoint::Token, Fault::Status(418));
+    // A connection held open by a hang is closed by the stop, not left to its timeout.
+    idp.set_fault(Endpoint::UserInfo, Fault::Hang);
+    let hung = {
+        let (url, ca) = (idp.url(Endpoint::UserInfo), idp.ca_pem().to_owned());
+        std::thread::spawn(move || get_with(&url, &ca, Duration::from_secs(30)))
+    };
+    eventually("the hung request", || idp.count(Endpoint::UserInfo) == 1);
+    let started = Instant::now();
+    idp.stop();
+    assert!(!idp.is_serving());
+    assert!(
+        hung.join().unwrap().is_err(),
+        "a hung request has no response"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the hung client saw its connection close"
+    );
+    let refused = TcpStream::connect(idp.addr()).unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert!(idp.ca_pem_path().exists(), "the CA file stays");
+    idp.stop(); // twice is harmless
+
+    idp.start_again();
+    assert!(idp.is_serving());
+    assert_eq!(idp.issuer(), issuer);
+    // Same certificate chain (the client trusts only the original CA), same keys, faults and
+    // counters carried over.
+    assert_eq!(get(&idp, &idp.url(Endpoint::Jwks)).json(), jwks);
+    assert_eq!(get(&idp, &idp.url(Endpoint::Token)).status, 418);
+    assert_eq!(idp.count_jwks(), 2);
+    idp.start_again(); // serving already: nothing happens
+    assert_eq!(get(&idp, &idp.well_known()).status, 200);
 }
 
 #[test]

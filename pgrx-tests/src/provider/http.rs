@@ -118,6 +118,36 @@ pub(crate) fn read_request(stream: &mut impl Read) -> io::Result<Option<Recorded
     }))
 }
 
+/// The value of the first `name` parameter of an `application/x-www-form-urlencoded` body,
+/// decoded (`+` is a space, `%XX` a byte); `None` if absent or not UTF-8 once decoded.
+pub(crate) fn form_value(body: &[u8], name: &str) -> Option<String> {
+    body.split(|&b| b == b'&').find_map(|pair| {
+        let (n, v) = match pair.iter().position(|&b| b == b'=') {
+            Some(at) => (&pair[..at], &pair[at + 1..]),
+            None => (pair, &b""[..]),
+        };
+        (form_decode(n)? == name).then(|| form_decode(v)).flatten()
+    })
+}
+
+fn form_decode(bytes: &[u8]) -> Option<String> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                out.push(u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -196,6 +226,19 @@ mod tests {
         let raw = [0x16u8, 0x03, 0x01, 0x02, 0x00, 0x01];
         let err = read_request(&mut &raw[..]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn form_values_are_found_by_name_and_decoded() {
+        let body = b"token_type_hint=access_token&token=a%2Bb+c%3D&x";
+        assert_eq!(form_value(body, "token").as_deref(), Some("a+b c="));
+        assert_eq!(
+            form_value(body, "token_type_hint").as_deref(),
+            Some("access_token")
+        );
+        assert_eq!(form_value(body, "x").as_deref(), Some(""));
+        assert_eq!(form_value(body, "tok"), None);
+        assert_eq!(form_value(b"token=%zz", "token"), None);
     }
 
     #[test]

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The soak, from nothing: sets up what is missing (scripts/setup.sh), installs pg_bearer into
+# the PostgreSQL 18 under test, builds and runs pg_bearer_soak (pgrx-tests/src/bin/
+# pg_bearer_soak.rs): OAuth logins at a steady rate against a throwaway PostgreSQL 18 (built
+# with assertions by setup.sh) while the mock provider hangs, goes down and is restarted.
+# Prints the report and exits non-zero unless the run passes: no unexpected outcome, no
+# crash, no internal error of the validator, the rate reached, memory flat, no token bytes in
+# the server log. docs/soak.md explains the run and its report.
+#
+#   scripts/soak.sh [--minutes N] [--rate R] [--min-rate R] [--workers W] [--report FILE]
+#
+# Defaults: 10 minutes at 60 logins/s, passing at 50/s or more; the report goes to stdout and,
+# with --report, to FILE too. pg_bearer is installed as the debug build the test suite uses.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+eval "$(scripts/setup.sh)"
+export PG_CONFIG
+if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
+echo "soak: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir)" >&2
+"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+echo "soak: building the soak" >&2
+cargo build --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak
+exec cargo run --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak -- "$@"
