@@ -28,8 +28,7 @@ release_pg_config="$release/bin/pg_config"
 log "PostgreSQL for the benchmark: $("$release_pg_config" --version) at $release"
 
 log "installing the release pg_bearer.so into $("$release_pg_config" --pkglibdir)"
-if [ "$(id -u)" = 0 ] || [ -w "$("$release_pg_config" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
-"${SUDO[@]}" cargo pgrx install --release --pg-config "$release_pg_config" >/dev/null
+install_pg_bearer "$release_pg_config" --release
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 mkdir -p docs/bench

@@ -11,11 +11,11 @@
 # `cargo pgrx install --release --pg-config "$PG_CONFIG"`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 eval "$(scripts/setup.sh)"
 export PG_CONFIG
-if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
 echo "demo: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir)" >&2
-"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+install_pg_bearer "$PG_CONFIG"
 echo "demo: building the demo" >&2
 cargo build --quiet -p pg_bearer_e2e --bins
 exec cargo run --quiet -p pg_bearer_e2e --bin pg_bearer_demo -- "$@"

@@ -13,6 +13,20 @@ find_pg_config() {
   return 1
 }
 
+# Builds pg_bearer and installs it into the PostgreSQL of PG_CONFIG_PATH (sudo when its
+# library directory is not writable):   install_pg_bearer PG_CONFIG_PATH [--release]
+# The old pg_bearer.so is unlinked first: cargo pgrx install rewrites the file in place, which
+# would change the code under running servers that have it mapped; a new file leaves them
+# theirs until they restart.
+install_pg_bearer() {
+  local pg_config=$1; shift
+  local libdir sudo=()
+  libdir=$("$pg_config" --pkglibdir)
+  if [ "$(id -u)" != 0 ] && [ ! -w "$libdir" ]; then sudo=(sudo -E env "PATH=$PATH"); fi
+  "${sudo[@]}" rm -f "$libdir/pg_bearer.so"
+  "${sudo[@]}" cargo pgrx install --pg-config "$pg_config" "$@" >/dev/null
+}
+
 # Builds PostgreSQL 18 from Debian's source package and installs it into PREFIX:
 #   build_postgres_18 PREFIX BUILD_DIR_NAME [CONFIGURE_FLAG...]
 # The source package is downloaded once into the cache; BUILD_DIR_NAME names the build tree

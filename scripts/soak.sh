@@ -13,11 +13,11 @@
 # with --report, to FILE too. pg_bearer is installed as the debug build the test suite uses.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. scripts/lib.sh
 eval "$(scripts/setup.sh)"
 export PG_CONFIG
-if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
 echo "soak: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir)" >&2
-"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+install_pg_bearer "$PG_CONFIG"
 echo "soak: building the soak" >&2
 cargo build --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak
 exec cargo run --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak -- "$@"

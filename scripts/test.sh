@@ -33,8 +33,7 @@ tests cargo pgrx test pg18 "${runas[@]}"
 
 # `cargo pgrx test` installed its own test build; put the real one in place.
 step "install pg_bearer into $("$PG_CONFIG" --pkglibdir)"
-if [ "$(id -u)" = 0 ] || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then SUDO=(); else SUDO=(sudo -E env "PATH=$PATH"); fi
-"${SUDO[@]}" cargo pgrx install --pg-config "$PG_CONFIG" >/dev/null
+install_pg_bearer "$PG_CONFIG"
 
 step "end-to-end tests against PostgreSQL 18"
 # The harness writes every token and secret it presents, every bearer login's error and every
