@@ -29,6 +29,16 @@ log "PostgreSQL for the benchmark: $("$release_pg_config" --version) at $release
 
 log "installing the release pg_bearer.so into $("$release_pg_config" --pkglibdir)"
 install_pg_bearer "$release_pg_config" --release
+# The no-op validator that measures the floor of an OAuth login (pgrx-tests/src/bin/
+# pg_bearer_bench/floor_validator.c): into the benchmark's PostgreSQL only.
+floor_tmp=$(mktemp /tmp/pg_bearer_bench_floor.XXXXXX.so)
+${CC:-cc} -O2 -fPIC -shared -Wall -Werror -I"$("$release_pg_config" --includedir-server)" \
+  -o "$floor_tmp" pgrx-tests/src/bin/pg_bearer_bench/floor_validator.c
+libdir=$("$release_pg_config" --pkglibdir)
+if [ "$(id -u)" = 0 ] || [ -w "$libdir" ]; then SUDO=(); else SUDO=(sudo); fi
+"${SUDO[@]}" install -m 0755 "$floor_tmp" "$libdir/pg_bearer_bench_floor.so.new"
+"${SUDO[@]}" mv -f "$libdir/pg_bearer_bench_floor.so.new" "$libdir/pg_bearer_bench_floor.so"
+rm -f "$floor_tmp"
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 mkdir -p docs/bench

@@ -37,6 +37,10 @@ const CLIENT_ID: &str = "pg-introspect";
 const SCRAM_PASSWORD: &str = "bench-scram-password";
 /// An opaque (non-JWS) token, 43 characters like a typical reference token.
 const OPAQUE: &str = "Vq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTe";
+/// The one token the no-op validator accepts (`floor_validator.c`), for role `bench_floor`.
+const FLOOR_TOKEN: &str = "pg-bearer-bench-floor-token";
+/// The no-op validator's library name (scripts/bench.sh installs it).
+const FLOOR_VALIDATOR: &str = "pg_bearer_bench_floor";
 /// How long a token and the JWKS stay valid: longer than any run.
 const LIFETIME_SECS: u64 = 3_600;
 
@@ -76,6 +80,9 @@ pub enum Auth {
     Opaque,
     /// JWT with libpq given the well-known URI as `oauth_issuer`: no discovery connection.
     JwtWellKnown,
+    /// OAuth with a validator that does no work (`floor_validator.c`): the floor of an OAuth
+    /// login, what PostgreSQL's exchange costs without any validation.
+    Floor,
 }
 
 /// One benchmarked way to log in.
@@ -106,6 +113,7 @@ impl Mode {
             Auth::Scram => "bench_scram",
             Auth::Jwt | Auth::JwtWellKnown => "bench_jwt",
             Auth::Opaque => "bench_opaque",
+            Auth::Floor => "bench_floor",
         }
     }
 }
@@ -144,6 +152,12 @@ pub const MODES: &[Mode] = &[
         Auth::Opaque,
         Server::Preloaded,
         "oauth opaque, preloaded",
+    ),
+    mode(
+        Client::TokenFirst,
+        Auth::Floor,
+        Server::Preloaded,
+        "oauth, no-op validator (the floor)",
     ),
     mode(Client::Libpq, Auth::Trust, Server::Plain, "trust"),
     mode(
@@ -279,6 +293,7 @@ impl Bench {
             Auth::Trust | Auth::Scram => None,
             Auth::Jwt | Auth::JwtWellKnown => Some(&self.jwt),
             Auth::Opaque => Some(OPAQUE),
+            Auth::Floor => Some(FLOOR_TOKEN),
         }
     }
 
@@ -297,7 +312,9 @@ impl Bench {
                 cluster.port(),
                 mode.role()
             ),
-            Auth::Jwt | Auth::Opaque => cluster.oauth_conninfo(mode.role(), self.idp.issuer()),
+            Auth::Jwt | Auth::Opaque | Auth::Floor => {
+                cluster.oauth_conninfo(mode.role(), self.idp.issuer())
+            }
             Auth::JwtWellKnown => cluster.oauth_conninfo(mode.role(), &self.idp.well_known()),
         };
         format!("{base} sslmode=disable")
@@ -361,13 +378,19 @@ fn start() -> Result<Bench, String> {
             "host all bench_trust 127.0.0.1/32 trust".into(),
             "host all bench_scram 127.0.0.1/32 scram-sha-256".into(),
             format!(
-                "host all bench_jwt,bench_opaque 127.0.0.1/32 oauth issuer=\"{}\" scope=\"{SCOPE}\"",
+                "host all bench_jwt,bench_opaque 127.0.0.1/32 oauth issuer=\"{}\" scope=\"{SCOPE}\" validator=pg_bearer",
+                idp.issuer()
+            ),
+            format!(
+                "host all bench_floor 127.0.0.1/32 oauth issuer=\"{}\" scope=\"{SCOPE}\" validator={FLOOR_VALIDATOR}",
                 idp.issuer()
             ),
         ],
         conf: vec![
             // One log line per connection would be a cost of every mode; none is needed.
             "log_connections = off".into(),
+            // pg_bearer, and the no-op validator that measures the floor (last line wins).
+            format!("oauth_validator_libraries = 'pg_bearer, {FLOOR_VALIDATOR}'"),
             format!("pg_bearer.audience = '{AUDIENCE}'"),
             format!("pg_bearer.ca_file = '{}'", idp.ca_pem_path().display()),
             format!("pg_bearer.client_id = '{CLIENT_ID}'"),
@@ -384,7 +407,7 @@ fn start() -> Result<Bench, String> {
     let preloaded = Cluster::start(&configs[1]);
     for cluster in [&plain, &preloaded] {
         let admin = cluster.superuser();
-        for role in ["bench_trust", "bench_jwt", "bench_opaque"] {
+        for role in ["bench_trust", "bench_jwt", "bench_opaque", "bench_floor"] {
             admin.query(&format!("CREATE ROLE {role} LOGIN"))?;
         }
         admin.query(&format!(

@@ -279,6 +279,32 @@ fn markdown(
         base(tf_jwt_pre),
         0.95,
     );
+    // No target: what the OAuth exchange itself costs (no-op validator), and how far pg_bearer
+    // is above it.
+    let tf_floor = mode_index(Client::TokenFirst, Auth::Floor, Server::Preloaded);
+    let ratio_info = |w: &mut String, label: &str, mode: usize, other: usize| {
+        for &c in &options.concurrency {
+            if let Some((r, lo, hi)) = ratio(rows, c, mode, other) {
+                let _ = writeln!(
+                    w,
+                    "| {label}, {c} client thread{} | {r:.3} (rounds: {lo:.3}–{hi:.3}) | (no target) |",
+                    if c == 1 { "" } else { "s" },
+                );
+            }
+        }
+    };
+    ratio_info(
+        w,
+        "token-first client, preloaded: the floor, an OAuth login whose validator does nothing, /trust",
+        tf_floor,
+        base(tf_floor),
+    );
+    ratio_info(
+        w,
+        "token-first client, preloaded: pg_bearer JWT/the floor",
+        tf_jwt_pre,
+        tf_floor,
+    );
     ratio_target(
         w,
         "token-first client, not preloaded: oauth/trust ≥ 0.90",
@@ -590,6 +616,12 @@ fn markdown(
          - **Token-first client**: a raw protocol client that sends the token in its \
          `SASLInitialResponse` right away: one connection per login, the validator's own cost. \
          `trust` uses the same client.\n\
+         - **The floor**: the same client against a pg_hba line whose validator does no work \
+         (`floor_validator.c`, a C module that accepts one fixed token; scripts/bench.sh builds \
+         it into the benchmark's PostgreSQL only). It costs what PostgreSQL's OAuth exchange \
+         costs without any validation (the extra round trip of the SASL exchange, its \
+         messages, looking up the validator), so no validator can be faster; \
+         `pg_bearer JWT/the floor` is pg_bearer's own share.\n\
          - **libpq client**: `PQconnectdb` with the token from `PQsetAuthDataHook`, \
          `sslmode=disable`. With `oauth_issuer` set to the issuer, libpq first makes a \
          discovery connection (which the server fails without calling the validator) and \
