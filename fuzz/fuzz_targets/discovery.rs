@@ -46,6 +46,34 @@ fn assert_url_subset(url: &str, allow_http: bool, what: &str) {
     }
 }
 
+/// `body` with every `\\uXXXX` escape of a surrogate (D800..DFFF) replaced by `\\u0041`,
+/// reading escapes in order so that an escaped backslash is never taken for one.
+fn without_surrogate_escapes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] != b'\\' {
+            out.push(body[i]);
+            i += 1;
+            continue;
+        }
+        let escape = &body[i..body.len().min(i + 6)];
+        let surrogate = escape.len() == 6
+            && escape[1] == b'u'
+            && escape[2].eq_ignore_ascii_case(&b'd')
+            && matches!(escape[3].to_ascii_lowercase(), b'8'..=b'9' | b'a'..=b'f')
+            && escape[4..].iter().all(u8::is_ascii_hexdigit);
+        if surrogate {
+            out.extend_from_slice(b"\\u0041");
+            i += 6;
+        } else {
+            out.extend_from_slice(&body[i..body.len().min(i + 2)]);
+            i += 2;
+        }
+    }
+    out
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -59,10 +87,14 @@ fuzz_target!(|data: &[u8]| {
         assert!(std::str::from_utf8(body).is_ok(), "accepted invalid UTF-8");
         assert_eq!(m.issuer(), expected);
         // The reader skips the members it does not use without building them: serde_json's
-        // Value gives up on nesting beyond 128 there, and refuses a lone surrogate escape
-        // (`"\udc00"`, grammatical JSON per RFC 8259 §7) that skipping does not decode.
-        // Otherwise serde_json must read the same members.
-        match serde_json::from_slice::<Value>(body) {
+        // Value gives up on nesting beyond 128 there, and refuses unpaired surrogate escapes
+        // (`"\udc00"`, grammatical JSON per RFC 8259 §7) that skipping does not decode. So
+        // when serde_json refuses the document, read it again with every surrogate escape
+        // replaced (the members that are used are visible ASCII, so none of them changes).
+        let sanitized = without_surrogate_escapes(body);
+        let doc = serde_json::from_slice::<Value>(body)
+            .or_else(|_| serde_json::from_slice::<Value>(&sanitized));
+        match doc {
             Ok(Value::Object(doc)) => {
                 assert_eq!(doc.get("issuer").and_then(Value::as_str), Some(&**expected));
                 for (name, got) in [
@@ -79,13 +111,10 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Ok(other) => panic!("accepted metadata that is not an object: {other}"),
-            Err(e) => {
-                let e = e.to_string();
-                assert!(
-                    e.starts_with("recursion limit exceeded") || e.contains("surrogate"),
-                    "accepted metadata serde_json refuses: {e}"
-                );
-            }
+            Err(e) => assert!(
+                e.to_string().starts_with("recursion limit exceeded"),
+                "accepted metadata serde_json refuses: {e}"
+            ),
         }
         for (what, url) in [
             ("jwks_uri", m.jwks_uri()),
