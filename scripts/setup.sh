@@ -10,6 +10,7 @@
 set -euo pipefail
 
 PGRX_VERSION=0.18.1
+CARGO_FUZZ_VERSION=0.13.2   # also in scripts/fuzz.sh
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
@@ -57,6 +58,14 @@ pgrx_home=${PGRX_HOME:-$HOME/.pgrx}
 if ! grep -qsF "pg18 = \"$PG_CONFIG\"" "$pgrx_home/config.toml"; then
   log "registering $PG_CONFIG with cargo pgrx"
   cargo pgrx init --pg18 "$PG_CONFIG" >/dev/null
+fi
+
+# --- 3b. cargo-fuzz, pinned, for scripts/fuzz.sh (the fuzz step of scripts/test.sh) --------
+if cargo fuzz --version 2>/dev/null | grep -q "cargo-fuzz $CARGO_FUZZ_VERSION\$"; then
+  log "cargo-fuzz $CARGO_FUZZ_VERSION: present"
+else
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 1.5 minutes)"
+  cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --quiet
 fi
 
 # --- 4. An unprivileged OS user to run postgres (PostgreSQL refuses to run as root) -------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from nothing: sets up what is missing (scripts/setup.sh), then checks
-# formatting and lints, runs the pure-Rust core tests, runs the in-server tests (`cargo pgrx
-# test`), installs pg_bearer into the PostgreSQL 18 under test and runs the end-to-end tests.
+# formatting and lints, runs the pure-Rust core tests, fuzzes the core's parsers briefly
+# (scripts/fuzz.sh), runs the in-server tests (`cargo pgrx test`), installs pg_bearer into the
+# PostgreSQL 18 under test and runs the end-to-end tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib.sh
@@ -20,6 +21,13 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "core: unit and battery tests"
 tests cargo test -p pg_bearer_core --locked
+
+# A short run of every fuzz target from its committed seeds: a crash (a panic or a broken
+# oracle) fails the suite. The fuzz crate is outside the workspace, so it is linted here.
+step "fuzz: lints, then ${PG_BEARER_FUZZ_SECONDS:-15} s per target (scripts/fuzz.sh; longer runs: docs/fuzzing.md)"
+cargo fmt --manifest-path fuzz/Cargo.toml --all --check
+cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
+scripts/fuzz.sh --seconds "${PG_BEARER_FUZZ_SECONDS:-15}"
 
 step "in-server tests (cargo pgrx test)"
 runas=()
