@@ -10,38 +10,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pg_bearer_core::introspection::{verify_userinfo, OpaqueRequest};
-use pg_bearer_fuzz::{
-    assert_accepted, assert_identity_only_when_vouched, assert_rejection_is_safe, select_profile,
-    Accepted, Kind, NOW,
-};
+use pg_bearer_core::introspection::verify_userinfo;
+use pg_bearer_fuzz::{check_opaque_answer, Kind};
 
-fuzz_target!(|data: &[u8]| {
-    let Some((profile, body)) = select_profile(data) else {
-        return;
-    };
-    let req = OpaqueRequest {
-        hba_scopes: profile.hba_scopes,
-        requested_role: profile.role,
-        delegate_ident_mapping: profile.delegate,
-        now: NOW,
-    };
-    match verify_userinfo(body, &req, &profile.policy) {
-        Ok(v) => assert_accepted(
-            Kind::Userinfo,
-            body,
-            profile,
-            &Accepted {
-                authn_id: &v.authn_id,
-                exp: v.exp,
-                client: None,
-            },
-        ),
-        Err(r) => {
-            assert_rejection_is_safe(&r);
-            if let Some(id) = &r.identity {
-                assert_identity_only_when_vouched(Kind::Userinfo, body, profile, id);
-            }
-        }
-    }
-});
+fuzz_target!(|data: &[u8]| check_opaque_answer(Kind::Userinfo, data, verify_userinfo));

@@ -13,6 +13,7 @@ use std::sync::LazyLock;
 use jsonwebtoken::Algorithm;
 use pg_bearer_core::claims::{ClaimPath, MAX_NUMERIC_DATE};
 use pg_bearer_core::identity::MAX_AUTHN_ID_LEN;
+use pg_bearer_core::introspection::{OpaqueRequest, OpaqueVerified};
 use pg_bearer_core::policy::{IssuerPolicy, TypPolicy};
 use pg_bearer_core::reason::{Rejection, MAX_LOGGED_KID_LEN};
 use serde_json::{Map, Value};
@@ -708,3 +709,41 @@ pub const CLAIMS_KEY_SEED: [u8; 32] = *b"pg_bearer fuzz claims key seed!!";
 
 /// The header the `claims` target signs every payload under.
 pub const CLAIMS_HEADER: &str = r#"{"alg":"EdDSA","typ":"at+jwt","kid":"fuzz-claims"}"#;
+
+/// One provider answer to a check of an opaque token (`verify_introspection` or
+/// `verify_userinfo`): the whole body of the `introspection` and `userinfo` targets. The first
+/// byte picks the profile; an acceptance must keep every promise of `kind`, a rejection must be
+/// safe to log and name an identity only once it is vouched for.
+pub fn check_opaque_answer(
+    kind: Kind,
+    data: &[u8],
+    verify: fn(&[u8], &OpaqueRequest<'_>, &IssuerPolicy) -> Result<OpaqueVerified, Rejection>,
+) {
+    let Some((profile, body)) = select_profile(data) else {
+        return;
+    };
+    let req = OpaqueRequest {
+        hba_scopes: profile.hba_scopes,
+        requested_role: profile.role,
+        delegate_ident_mapping: profile.delegate,
+        now: NOW,
+    };
+    match verify(body, &req, &profile.policy) {
+        Ok(v) => assert_accepted(
+            kind,
+            body,
+            profile,
+            &Accepted {
+                authn_id: &v.authn_id,
+                exp: v.exp,
+                client: None,
+            },
+        ),
+        Err(r) => {
+            assert_rejection_is_safe(&r);
+            if let Some(id) = &r.identity {
+                assert_identity_only_when_vouched(kind, body, profile, id);
+            }
+        }
+    }
+}
