@@ -39,9 +39,10 @@ if [ "$(id -u)" = 0 ]; then
 fi
 tests cargo pgrx test pg18 "${runas[@]}"
 
-# `cargo pgrx test` installed its own test build; put the real one in place.
-step "install pg_bearer into $("$PG_CONFIG" --pkglibdir)"
-install_pg_bearer "$PG_CONFIG"
+# `cargo pgrx test` installed its own test build; put the real one in place, with the fault
+# injection (`pg_bearer.test_fault`) that some end-to-end tests use. Release builds never have it.
+step "install pg_bearer (with the Cargo feature testing) into $("$PG_CONFIG" --pkglibdir)"
+install_pg_bearer "$PG_CONFIG" --features testing
 
 step "end-to-end tests against PostgreSQL 18"
 # The harness writes every token and secret it presents, every bearer login's error and every

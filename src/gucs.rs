@@ -31,12 +31,16 @@ static INTROSPECT_JWTS: GucSetting<bool> = GucSetting::<bool>::new(false);
 static USERINFO: GucSetting<bool> = GucSetting::<bool>::new(false);
 static RESULT_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(60);
 static NEGATIVE_CACHE_TTL: GucSetting<i32> = GucSetting::<i32>::new(5);
+static UNKNOWN_TOKEN_RATE: GucSetting<i32> = GucSetting::<i32>::new(10);
+static UNKNOWN_TOKEN_BURST: GucSetting<i32> = GucSetting::<i32>::new(50);
 static CACHE_MIN: GucSetting<i32> = GucSetting::<i32>::new(60);
 static CACHE_MAX: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static CACHE_DEFAULT: GucSetting<i32> = GucSetting::<i32>::new(600);
 static CACHE_GRACE: GucSetting<i32> = GucSetting::<i32>::new(3_600);
 static UNKNOWN_KID_COOLDOWN: GucSetting<i32> = GucSetting::<i32>::new(30);
 static LOG_VALIDATION_TIME: GucSetting<bool> = GucSetting::<bool>::new(false);
+#[cfg(feature = "testing")]
+static TEST_FAULT: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 
 fn string(
     name: &'static CStr,
@@ -277,6 +281,24 @@ pub(crate) fn register() {
         3_600,
         GucFlags::UNIT_S,
     );
+    int(
+        c"pg_bearer.unknown_token_rate",
+        c"Provider requests per second, per issuer, for opaque tokens the result cache has never seen.",
+        c"Defaults to 10; 0 removes the bound. Over it a login is refused (reason=rate_limited) without asking the provider. Cached answers never count.",
+        &UNKNOWN_TOKEN_RATE,
+        0,
+        100_000,
+        GucFlags::default(),
+    );
+    int(
+        c"pg_bearer.unknown_token_burst",
+        c"Provider requests at once, per issuer, for opaque tokens the result cache has never seen.",
+        c"Defaults to 50: the size of the bucket that pg_bearer.unknown_token_rate refills.",
+        &UNKNOWN_TOKEN_BURST,
+        1,
+        100_000,
+        GucFlags::default(),
+    );
     // Superuser-only (a per-login log line is the DBA's choice, not a client's); read directly
     // by validate_cb, not through Settings, so that it costs one load when off.
     GucRegistry::define_bool_guc(
@@ -287,6 +309,13 @@ pub(crate) fn register() {
         GucContext::Suset,
         GucFlags::default(),
     );
+    #[cfg(feature = "testing")]
+    string(
+        c"pg_bearer.test_fault",
+        c"Test builds only: inject a named fault (panic_in_key_refresh).",
+        c"Exists only in libraries built with the Cargo feature testing, which release builds never enable.",
+        &TEST_FAULT,
+    );
     // SAFETY: MarkGUCPrefixReserved (utils/guc.h) only records the prefix and reports
     // placeholders already set under it; it is meant to be called from _PG_init.
     unsafe { pgrx::pg_sys::MarkGUCPrefixReserved(c"pg_bearer".as_ptr()) };
@@ -295,6 +324,20 @@ pub(crate) fn register() {
 /// `pg_bearer.log_validation_time`.
 pub(crate) fn log_validation_time() -> bool {
     LOG_VALIDATION_TIME.get()
+}
+
+/// Whether `pg_bearer.test_fault` names `fault`. Always `false` unless the library was built
+/// with the Cargo feature `testing` (the end-to-end suite's build; release builds never).
+pub(crate) fn test_fault(fault: &str) -> bool {
+    #[cfg(feature = "testing")]
+    {
+        text(&TEST_FAULT) == fault
+    }
+    #[cfg(not(feature = "testing"))]
+    {
+        let _ = fault;
+        false
+    }
 }
 
 fn text(setting: &GucSetting<Option<CString>>) -> String {
@@ -332,6 +375,8 @@ pub(crate) struct Settings {
     pub userinfo: bool,
     pub result_cache_ttl: Duration,
     pub negative_cache_ttl: Duration,
+    /// `pg_bearer.unknown_token_rate` and `pg_bearer.unknown_token_burst`.
+    pub unknown_token_budget: pg_bearer_core::request_budget::BudgetPolicy,
     pub cache_min: u32,
     pub cache_max: u32,
     pub cache_default: u32,
@@ -387,6 +432,10 @@ impl Settings {
             userinfo: USERINFO.get(),
             result_cache_ttl: Duration::from_secs(u64::from(secs(&RESULT_CACHE_TTL))),
             negative_cache_ttl: Duration::from_secs(u64::from(secs(&NEGATIVE_CACHE_TTL))),
+            unknown_token_budget: pg_bearer_core::request_budget::BudgetPolicy {
+                rate: secs(&UNKNOWN_TOKEN_RATE),
+                burst: secs(&UNKNOWN_TOKEN_BURST),
+            },
             cache_min: secs(&CACHE_MIN),
             cache_max: secs(&CACHE_MAX),
             cache_default: secs(&CACHE_DEFAULT),

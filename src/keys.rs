@@ -5,6 +5,7 @@
 //! every fetch happens between them.
 
 use std::num::NonZeroI32;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome, RefreshTicket};
@@ -55,6 +56,16 @@ impl KeysError {
     }
 }
 
+/// How providers are reached under these settings (the CA file, plain HTTP). Part of every
+/// shared-cache key: what was fetched one way is never used after a reload changes the way.
+pub(crate) fn transport_tag(settings: &Settings) -> String {
+    format!(
+        "ca={}|http={}",
+        settings.ca_file,
+        u8::from(settings.allow_http)
+    )
+}
+
 /// Milliseconds since the Unix epoch: the cache's clock, the same in every backend.
 pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
@@ -102,9 +113,14 @@ pub(crate) fn keys(
     let source = KeySource::parse(key_source, settings.allow_http)
         .map_err(|e| KeysError::new("not_configured", format!("key source: {e}")))?;
     let cache = SharedCache::attach();
-    // Keys are cached per issuer *and* key source: changing pg_bearer.jwks (or the issuers
-    // file's jwks) takes effect at the next login instead of when the old keys go stale.
-    let slot_name = format!("{}\n{key_source}", target.issuer());
+    // Keys are cached per issuer, key source *and* transport: changing pg_bearer.jwks (or the
+    // issuers file's jwks), the CA file or plain-HTTP permission takes effect at the next
+    // login instead of when keys fetched the old way go stale.
+    let slot_name = format!(
+        "{}\n{key_source}\n{}",
+        target.issuer(),
+        transport_tag(settings)
+    );
     if slot_name.len() > crate::shmem::ISSUER_MAX {
         return Err(KeysError::new(
             "not_configured",
@@ -141,7 +157,19 @@ pub(crate) fn keys(
                 // If the backend dies mid-fetch (terminated, authentication timeout), release
                 // the refresh at exit instead of leaving others waiting for its deadline.
                 let _pending = PendingRefresh::arm(&slot_name, ticket, policy);
-                let fetched = fetch(target, &source, settings);
+                // A fetch that unwinds (a bug's panic, or an ERROR turned into one) releases
+                // the refresh before the unwinding goes on, so the next login may refresh at
+                // once instead of waiting for this attempt's deadline.
+                let fetched =
+                    match catch_unwind(AssertUnwindSafe(|| fetch(target, &source, settings))) {
+                        Ok(fetched) => fetched,
+                        Err(payload) => {
+                            let _ = cache.with_slot(&slot_name, now_ms(), Claim::No, |slot| {
+                                slot.state.on_refresh_abandoned(ticket)
+                            });
+                            resume_unwind(payload);
+                        }
+                    };
                 let now = now_ms();
                 let recorded = cache.with_slot(&slot_name, now, Claim::No, |slot| match &fetched {
                     Ok(f) => match slot.state.on_refresh_success(ticket, f.fresh_for, &policy) {
@@ -299,6 +327,9 @@ fn fetch(
         ceiling_secs: settings.cache_max,
         default_secs: settings.cache_default,
     };
+    if crate::gucs::test_fault("panic_in_key_refresh") {
+        panic!("injected fault: panic in key refresh");
+    }
     let (meta, jwks_uri) = match source {
         KeySource::StaticFile(path) => {
             let jwks = crate::files::read_capped(path, JWKS_MAX)

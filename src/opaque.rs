@@ -14,6 +14,7 @@ use pg_bearer_core::introspection::{
 };
 use pg_bearer_core::policy::IssuerPolicy;
 use pg_bearer_core::reason::{Reason, Rejection};
+use pg_bearer_core::request_budget;
 use pg_bearer_core::result_cache::{self, EntryKind, Lookup};
 
 use crate::gucs::Settings;
@@ -47,6 +48,39 @@ pub(crate) struct OpaqueCheck<'a> {
     pub policy: &'a IssuerPolicy,
     pub opaque: &'a OpaqueSettings,
     pub settings: &'a Settings,
+    /// Whether a cache miss takes from the issuer's unknown-token budget: true for opaque
+    /// tokens, false for JWTs that already passed every local check (`introspect_jwts`),
+    /// which only the provider's keys can make.
+    pub budgeted: bool,
+}
+
+impl OpaqueCheck<'_> {
+    /// The result-cache scope: the issuer and how its provider is reached, so that answers
+    /// fetched one way are not used after a reload changes the way.
+    fn scope(&self) -> String {
+        format!("{}\n{}", self.issuer, keys::transport_tag(self.settings))
+    }
+
+    /// Refuses, without a request, a cache miss over the issuer's unknown-token budget.
+    fn spend_budget(&self) -> Result<(), Refusal> {
+        if !self.budgeted {
+            return Ok(());
+        }
+        let key = request_budget::budget_key(&self.scope());
+        let now = keys::now_ms();
+        let policy = self.settings.unknown_token_budget;
+        let allowed = ResultCache::attach()
+            .with_budgets(|budgets| request_budget::try_take(budgets, &key, now, policy));
+        if allowed {
+            Ok(())
+        } else {
+            Err(KeysError::new(
+                "rate_limited",
+                "too many tokens unknown to the result cache for this issuer (pg_bearer.unknown_token_rate); the provider was not asked",
+            )
+            .into())
+        }
+    }
 }
 
 /// Asks the introspection endpoint (or the cache) about the token.
@@ -54,7 +88,7 @@ pub(crate) fn introspect(
     check: &OpaqueCheck<'_>,
     endpoint: &str,
 ) -> Result<OpaqueVerified, Refusal> {
-    let key = result_cache::token_key(check.issuer, Lookup::Introspection, check.token);
+    let key = result_cache::token_key(&check.scope(), Lookup::Introspection, check.token);
     if let Some((kind, body)) = cached(&key) {
         return match kind {
             EntryKind::Inactive => Err(Refusal::Token(Reason::TokenInactive.into())),
@@ -64,6 +98,7 @@ pub(crate) fn introspect(
     check_endpoint_url(endpoint, check.settings.allow_http)
         .map_err(|e| KeysError::new("not_configured", format!("introspection endpoint: {e}")))?;
     let secret = client_secret(&check.opaque.client_secret)?;
+    check.spend_budget()?;
     let request = introspection_request(
         check.token,
         &check.opaque.client_id,
@@ -91,12 +126,13 @@ pub(crate) fn introspect(
 
 /// Asks the userinfo endpoint (or the cache) about the token.
 pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<OpaqueVerified, Refusal> {
-    let key = result_cache::token_key(check.issuer, Lookup::Userinfo, check.token);
+    let key = result_cache::token_key(&check.scope(), Lookup::Userinfo, check.token);
     if let Some((_, body)) = cached(&key) {
         return Ok(verify_userinfo(&body, &check.request, check.policy)?);
     }
     check_endpoint_url(endpoint, check.settings.allow_http)
         .map_err(|e| KeysError::new("not_configured", format!("userinfo endpoint: {e}")))?;
+    check.spend_budget()?;
     let response = http::get_with_bearer(
         endpoint,
         &keys::http_policy(check.settings, MAX_RESPONSE_LEN),
@@ -156,9 +192,16 @@ fn client_secret(source: &SecretSource) -> Result<String, KeysError> {
         SecretSource::None => Err(KeysError::new("not_configured", "no client secret")),
         SecretSource::Inline(secret) => Ok(secret.clone()),
         SecretSource::File(path) => {
-            let bytes = crate::files::read_capped(path, 4096).map_err(|e| {
+            let checked = crate::files::read_secret(path, 4096).map_err(|e| {
                 KeysError::new("not_configured", format!("client secret file {path}: {e}"))
             })?;
+            if let Some(w) = checked.warning {
+                crate::log::warning(&format!(
+                    "client secret file {}: {w}",
+                    crate::log::printable(path)
+                ));
+            }
+            let bytes = checked.bytes;
             let text = String::from_utf8(bytes).map_err(|_| {
                 KeysError::new(
                     "not_configured",

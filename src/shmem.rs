@@ -16,6 +16,7 @@ use std::mem::size_of;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pg_bearer_core::cache::IssuerCacheState;
+use pg_bearer_core::request_budget::RequestBudget;
 use pg_bearer_core::result_cache::ResultEntry;
 use pgrx::pg_sys;
 
@@ -239,13 +240,17 @@ impl Drop for LockGuard {
 
 /// Cached results at once; expired entries are reused first, then the least recently used.
 const RESULT_ENTRIES: usize = 256;
-const RESULT_SEGMENT_VERSION: u32 = 1;
+const RESULT_SEGMENT_VERSION: u32 = 2;
+/// Issuers whose unknown-token request budget is tracked at once (least recently used reused).
+const BUDGETS: usize = 16;
 
 #[repr(C)]
 struct ResultShared {
     lock: pg_sys::LWLock,
     tranche_id: i32,
     entries: [ResultEntry; RESULT_ENTRIES],
+    /// Per-issuer bounds on provider requests for tokens not in `entries`.
+    budgets: [RequestBudget; BUDGETS],
 }
 
 /// This backend's mapping of the result-cache segment (same design as the key cache).
@@ -305,5 +310,14 @@ impl ResultCache {
         // SAFETY: mapped for the backend's life; we hold the exclusive lock.
         let entries = unsafe { &mut (*self.shared).entries };
         f(entries)
+    }
+
+    /// Runs `f` on the per-issuer request budgets under the exclusive lock (plain data only).
+    pub(crate) fn with_budgets<R>(&self, f: impl FnOnce(&mut [RequestBudget]) -> R) -> R {
+        // SAFETY: the segment's lock, initialised by init_result_segment.
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
+        // SAFETY: mapped for the backend's life; we hold the exclusive lock.
+        let budgets = unsafe { &mut (*self.shared).budgets };
+        f(budgets)
     }
 }

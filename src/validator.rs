@@ -18,7 +18,7 @@ use pg_bearer_core::cache::Need;
 use pg_bearer_core::config::{self, IssuersFile, OpaqueSettings};
 use pg_bearer_core::discovery::IssuerTarget;
 use pg_bearer_core::discovery::ProviderMetadata;
-use pg_bearer_core::envelope;
+use pg_bearer_core::envelope::{self, Route};
 use pg_bearer_core::introspection::OpaqueRequest;
 use pg_bearer_core::jwks::KeyFilter;
 use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
@@ -28,7 +28,7 @@ use pg_bearer_core::reason::Rejection;
 use crate::gucs::Settings;
 use crate::keys::KeysError;
 use crate::opaque::{self, OpaqueCheck, Refusal};
-use crate::{hba::HbaOAuth, keys, log};
+use crate::{files, hba::HbaOAuth, keys, log};
 
 static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
     magic: PG_OAUTH_VALIDATOR_MAGIC,
@@ -92,25 +92,31 @@ unsafe extern "C-unwind" fn validate_cb(
         log::validation_time(started.elapsed(), decision.outcome());
     }
 
-    // SAFETY: result is non-NULL and points to the server's zeroed ValidatorModuleResult.
-    let result = unsafe { &mut *result };
-    let (authorized, authn_id) = match decision {
-        Decision::Authorized { authn_id } => (true, Some(authn_id)),
-        Decision::Refused => (false, None),
+    // SAFETY: result is non-NULL and points to the server's ValidatorModuleResult, which
+    // nothing else touches during this call.
+    fill_result(decision, unsafe { &mut *result })
+}
+
+/// Writes a decision into the server's result; the callback's return value. `authorized` is
+/// set last, and only on the success path, once nothing can fail any more.
+fn fill_result(decision: Decision, result: &mut ValidatorModuleResult) -> bool {
+    let authn_id = match decision {
+        Decision::Authorized { authn_id } => authn_id,
+        Decision::Refused => {
+            result.authorized = false;
+            return true;
+        }
         Decision::Internal => return false,
     };
-    result.authorized = authorized;
-    result.authn_id = match authn_id.map(CString::new) {
-        None => std::ptr::null_mut(),
-        // SAFETY: pstrdup (utils/palloc.h) copies into CurrentMemoryContext, which the server
-        // expects: it pfree's authn_id after use.
-        Some(Ok(id)) => unsafe { pg_sys::pstrdup(id.as_ptr()) },
-        // Identities are checked for NUL before they get here; refuse rather than truncate.
-        Some(Err(_)) => {
-            log::internal("identity contains NUL");
-            return false;
-        }
+    // Identities are checked for NUL before they get here; refuse rather than truncate.
+    let Ok(authn_id) = CString::new(authn_id) else {
+        log::internal("identity contains NUL");
+        return false;
     };
+    // SAFETY: pstrdup (utils/palloc.h) copies into CurrentMemoryContext, which the server
+    // expects: it pfree's authn_id after use.
+    result.authn_id = unsafe { pg_sys::pstrdup(authn_id.as_ptr()) };
+    result.authorized = true;
     true
 }
 
@@ -176,10 +182,12 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         config: &config,
         settings: &settings,
     };
-    let outcome = if envelope::looks_like_jws(token) {
-        login.jwt()
-    } else {
-        login.opaque()
+    // Anything a lenient decoder could read as a JWS is judged here and only here: a
+    // non-canonical encoding is refused before any request (see envelope::route).
+    let outcome = match envelope::route(token) {
+        Route::Jws => login.jwt(),
+        Route::RefuseAsJws(reason) => Err(Refusal::Token(reason.into())),
+        Route::Opaque => login.opaque(),
     };
     match outcome {
         Ok(authn_id) => Decision::Authorized { authn_id },
@@ -241,7 +249,13 @@ impl Login<'_> {
         })?;
         if self.config.opaque.introspect_jwts {
             let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata().as_ref())?;
-            opaque::introspect(&self.opaque_check(), &endpoint)?;
+            opaque::introspect(
+                &OpaqueCheck {
+                    budgeted: false,
+                    ..self.opaque_check()
+                },
+                &endpoint,
+            )?;
         }
         Ok(verified.authn_id)
     }
@@ -302,6 +316,7 @@ impl Login<'_> {
             policy: &self.config.policy,
             opaque: &self.config.opaque,
             settings: self.settings,
+            budgeted: true,
         }
     }
 }
@@ -361,10 +376,24 @@ fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, Stri
     let file = match settings.issuers_file.as_str() {
         "" => IssuersFile::default(),
         path => {
-            let bytes = crate::files::read_capped(path, config::MAX_ISSUERS_FILE_LEN)
+            let (bytes, meta) = files::read_with_metadata(path, config::MAX_ISSUERS_FILE_LEN)
+                .map_err(|e| format!("pg_bearer.issuers_file {path}: {e}"))?;
+            files::check_not_writable_by_others(&meta)
                 .map_err(|e| format!("pg_bearer.issuers_file {path}: {e}"))?;
             let text = String::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
-            IssuersFile::parse(&text).map_err(|e| format!("{path}: {e}"))?
+            let file = IssuersFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
+            if file.holds_secret() {
+                let warning = files::check_secret_permissions(&meta).map_err(|e| {
+                    format!("pg_bearer.issuers_file {path}: holds a client_secret and {e}")
+                })?;
+                if let Some(w) = warning {
+                    log::warning(&format!(
+                        "pg_bearer.issuers_file {}: holds a client_secret and {w}",
+                        log::printable(path)
+                    ));
+                }
+            }
+            file
         }
     };
     let defaults = settings.defaults();
@@ -386,7 +415,7 @@ mod tests {
 
     use pgrx::prelude::*;
 
-    use super::{guarded, validate_cb, Decision};
+    use super::{fill_result, guarded, validate_cb, Decision};
     use crate::ffi::ValidatorModuleResult;
 
     #[pg_test]
@@ -420,5 +449,42 @@ mod tests {
         assert!(!result.authorized);
         assert!(result.authn_id.is_null());
         assert_eq!(Spi::get_one::<i32>("SELECT 1"), Ok(Some(1)));
+    }
+
+    #[pg_test]
+    fn authorized_is_set_only_on_the_success_path_and_last() {
+        let fresh = || ValidatorModuleResult {
+            authorized: false,
+            authn_id: std::ptr::null_mut(),
+        };
+        // An identity that cannot be handed over: internal failure, result untouched.
+        let mut result = fresh();
+        let bad = Decision::Authorized {
+            authn_id: "ali\0ce".into(),
+        };
+        assert!(!fill_result(bad, &mut result));
+        assert!(!result.authorized);
+        assert!(result.authn_id.is_null());
+        // An internal failure leaves it alone too.
+        assert!(!fill_result(Decision::Internal, &mut result));
+        assert!(!result.authorized && result.authn_id.is_null());
+        // A refusal says so even over a result that claimed otherwise, and names nobody.
+        let mut claimed = ValidatorModuleResult {
+            authorized: true,
+            authn_id: std::ptr::null_mut(),
+        };
+        assert!(fill_result(Decision::Refused, &mut claimed));
+        assert!(!claimed.authorized);
+        assert!(claimed.authn_id.is_null());
+        // Success: both set.
+        let mut result = fresh();
+        let ok = Decision::Authorized {
+            authn_id: "alice".into(),
+        };
+        assert!(fill_result(ok, &mut result));
+        assert!(result.authorized);
+        // SAFETY: fill_result set authn_id to a pstrdup'd NUL-terminated string.
+        let id = unsafe { std::ffi::CStr::from_ptr(result.authn_id) };
+        assert_eq!(id.to_str(), Ok("alice"));
     }
 }

@@ -436,6 +436,21 @@ impl IssuerCacheState {
         }
     }
 
+    /// Records a refresh that ended without a result: the fetch unwound (a panic, or an ERROR
+    /// turned into one) before it could succeed or fail. Only the current owner's ticket
+    /// counts: it releases ownership at once, so the next lookup may refresh immediately
+    /// instead of waiting for the dead attempt's deadline. No backoff starts and the failure
+    /// count is unchanged: nothing was learnt about the provider.
+    pub fn on_refresh_abandoned(&mut self, ticket: RefreshTicket) -> RefreshOutcome {
+        if !self.is_owned_by(ticket) {
+            return RefreshOutcome::NotOwner;
+        }
+        self.release();
+        RefreshOutcome::Recorded {
+            generation: self.generation,
+        }
+    }
+
     /// Forgets the held data, any refresh ownership and backoff, e.g. when a slot is reused for
     /// another issuer or the configuration changed. Counters stay monotonic (the generation is
     /// bumped), so outstanding tickets become [`RefreshOutcome::NotOwner`] and copies taken

@@ -117,7 +117,7 @@ pub struct IssuerOverride {
     /// The database's client id for introspection.
     pub client_id: Option<String>,
     /// The client secret itself (keep the file readable by the server's OS user only).
-    pub client_secret: Option<String>,
+    pub client_secret: Option<InlineSecret>,
     /// A file holding the client secret.
     pub client_secret_file: Option<String>,
     /// Introspection endpoint, overriding discovery.
@@ -128,6 +128,17 @@ pub struct IssuerOverride {
     pub introspect_jwts: Option<bool>,
     /// Validate opaque tokens at the userinfo endpoint when introspection is not configured.
     pub userinfo: Option<bool>,
+}
+
+/// A secret written in the issuers file. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct InlineSecret(pub String);
+
+impl std::fmt::Debug for InlineSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
 }
 
 #[derive(Deserialize)]
@@ -165,8 +176,8 @@ impl IssuersFile {
         if text.len() > MAX_ISSUERS_FILE_LEN {
             return Err(ConfigError("issuers file is larger than 256 KiB".into()));
         }
-        let shape: FileShape = toml::from_str(text)
-            .map_err(|e| ConfigError(format!("issuers file: {}", e.message())))?;
+        let shape: FileShape =
+            toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
         for (i, entry) in shape.issuer.iter().enumerate() {
             if entry.issuer.is_empty() {
                 return Err(ConfigError(format!(
@@ -174,10 +185,14 @@ impl IssuersFile {
                     i + 1
                 )));
             }
-            if shape.issuer[..i].iter().any(|e| e.issuer == entry.issuer) {
+            if let Some(first) = shape.issuer[..i]
+                .iter()
+                .position(|e| e.issuer == entry.issuer)
+            {
                 return Err(ConfigError(format!(
-                    "issuers file: issuer {:?} appears twice",
-                    entry.issuer
+                    "issuers file: entry {} repeats the issuer of entry {}",
+                    i + 1,
+                    first + 1
                 )));
             }
         }
@@ -195,6 +210,55 @@ impl IssuersFile {
     pub fn entries(&self) -> &[IssuerOverride] {
         &self.issuers
     }
+
+    /// Whether any entry writes a client secret inline (the file then needs the permissions of
+    /// a secret file).
+    pub fn holds_secret(&self) -> bool {
+        self.issuers.iter().any(|e| e.client_secret.is_some())
+    }
+}
+
+/// Why a TOML issuers file does not parse, by line and key, without the parser's message:
+/// that message can quote the offending value (`invalid type: integer `12345`, expected a
+/// string` for a mistyped `client_secret`), and no value from the file may reach the log.
+fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
+    let message = err.message();
+    let what = if message.starts_with("unknown field") {
+        "unknown key"
+    } else if message.starts_with("duplicate") {
+        "repeated key"
+    } else if message.starts_with("missing field") {
+        "a required key is missing"
+    } else if message.starts_with("invalid type")
+        || message.starts_with("invalid value")
+        || message.starts_with("invalid length")
+    {
+        "wrong type or value"
+    } else {
+        "not valid TOML"
+    };
+    let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
+        return format!("issuers file: {what}");
+    };
+    // Only the key's name is repeated, and only when it looks like one.
+    let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
+    let line_no = text[..start].matches('\n').count() + 1;
+    let line = &text[line_start..];
+    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
+        !k.is_empty()
+            && k.len() <= 64
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    });
+    match key {
+        Some(key) => format!("issuers file line {line_no}, key {key}: {what}"),
+        None => format!("issuers file line {line_no}: {what}"),
+    }
+}
+
+fn invalid_claim(key: &str) -> ConfigError {
+    ConfigError(format!("{key} is not a claim name or a JSON Pointer"))
 }
 
 /// Where the client secret for introspection comes from. The glue reads a file.
@@ -251,7 +315,7 @@ pub fn opaque_settings(
     let pick =
         |over: Option<&String>, default: &str| over.cloned().unwrap_or_else(|| default.to_owned());
     let client_secret = match (
-        entry.and_then(|e| e.client_secret.clone()),
+        entry.and_then(|e| e.client_secret.as_ref().map(|s| s.0.clone())),
         entry.and_then(|e| e.client_secret_file.clone()),
     ) {
         (Some(_), Some(_)) => {
@@ -271,9 +335,9 @@ pub fn opaque_settings(
         &defaults.introspection_auth,
     );
     let auth = crate::introspection::ClientAuth::parse(&auth_text).ok_or_else(|| {
-        ConfigError(format!(
-            "introspection_auth {auth_text:?} is not client_secret_basic or client_secret_post"
-        ))
+        ConfigError(
+            "introspection_auth is not client_secret_basic or client_secret_post".to_owned(),
+        )
     })?;
     Ok(OpaqueSettings {
         client_id: pick(
@@ -318,7 +382,7 @@ pub fn issuer_policy(
             } else {
                 text
             };
-            ClaimPath::parse(&text).map_err(|e| ConfigError(format!("{key}: {e}")))
+            ClaimPath::parse(&text).map_err(|_| invalid_claim(key))
         };
     let optional_claim = |key: &str, text: String| -> Result<Option<ClaimPath>, ConfigError> {
         if text.is_empty() {
@@ -326,7 +390,7 @@ pub fn issuer_policy(
         } else {
             ClaimPath::parse(&text)
                 .map(Some)
-                .map_err(|e| ConfigError(format!("{key}: {e}")))
+                .map_err(|_| invalid_claim(key))
         }
     };
     let mut policy = IssuerPolicy::new(issuer, audiences);
@@ -581,5 +645,48 @@ max_lifetime = 0
     fn malformed_toml_is_an_error() {
         assert!(IssuersFile::parse("[[issuer]\nissuer = ").is_err());
         assert!(IssuersFile::parse("issuer = \"https://a\"").is_err());
+    }
+
+    #[test]
+    fn a_wrong_typed_value_is_reported_by_line_and_key_without_the_value() {
+        for (text, line, key) in [
+            ("[[issuer]]\nissuer = \"https://a\"\nclient_secret = 98127345\n", 3, "client_secret"),
+            ("[[issuer]]\nissuer = \"https://a\"\nclient_secret = [\"s3cr3tXq\"]\n", 3, "client_secret"),
+            ("[[issuer]]\nissuer = \"https://a\"\nclock_skew = \"s3cr3tXq\"\n", 3, "clock_skew"),
+            ("[[issuer]]\nissuer = \"https://a\"\nclient_secret = \"s3cr3tXq\"\nclient_secret = \"s3cr3tXq\"\n", 4, "client_secret"),
+        ] {
+            let err = IssuersFile::parse(text).unwrap_err().to_string();
+            assert!(!err.contains("98127345") && !err.contains("s3cr3tXq"), "{err}");
+            assert!(err.contains(&format!("line {line}")), "{err}");
+            assert!(err.contains(key), "{err}");
+        }
+        let err =
+            IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\nclient_secret = \"s3cr3tXq\n")
+                .unwrap_err()
+                .to_string();
+        assert!(!err.contains("s3cr3tXq"), "{err}");
+        let err = IssuersFile::parse(
+            "[[issuer]]\nissuer = \"https://a\"\nintrospection_auth = \"s3cr3tXq\"\n",
+        )
+        .and_then(|f| opaque_settings(&Defaults::default(), f.find("https://a")))
+        .unwrap_err()
+        .to_string();
+        assert!(!err.contains("s3cr3tXq"), "{err}");
+    }
+
+    #[test]
+    fn an_inline_secret_never_shows_in_debug_output() {
+        let file = IssuersFile::parse(
+            "[[issuer]]\nissuer = \"https://a\"\nclient_id = \"c\"\nclient_secret = \"s3cr3tXq\"\n",
+        )
+        .unwrap();
+        assert!(file.holds_secret());
+        let entry = file.find("https://a").unwrap();
+        assert!(!format!("{file:?} {entry:?}").contains("s3cr3tXq"));
+        let opaque = opaque_settings(&Defaults::default(), Some(entry)).unwrap();
+        assert!(!format!("{opaque:?}").contains("s3cr3tXq"));
+        assert!(!IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\n")
+            .unwrap()
+            .holds_secret());
     }
 }

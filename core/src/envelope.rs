@@ -162,42 +162,127 @@ fn optional_string(header: &JsonObject, name: &str) -> Result<Option<String>, Re
     }
 }
 
-/// Whether a token has the shape of a compact JWS, to route it to JWT verification rather than
-/// to an opaque-token path (introspection).
+/// Where a token goes: local JWT verification, a local refusal, or the opaque-token path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// A compact JWS in canonical encoding: verified locally, and only locally.
+    Jws,
+    /// A token that a lenient decoder would read as a JWS but that is not a canonical compact
+    /// JWS: refused locally with this reason ([`Reason::NoncanonicalEncoding`] or
+    /// [`Reason::MalformedEnvelope`]), never sent to a provider.
+    RefuseAsJws(Reason),
+    /// A token that cannot be a JWS: introspection or userinfo may judge it.
+    Opaque,
+}
+
+/// Routes a token by its shape.
 ///
-/// True when the token is exactly three segments of base64url characters (the signature may be
-/// empty: an unsecured `alg: none` JWS is still a JWS, and must be refused as one rather than
-/// sent to introspection) and the first decodes to a JSON object with an `alg` member (any
-/// value). This is deliberately
-/// looser than [`parse_header`]: a JWS with a bad header must be *rejected* as a JWT, not sent
-/// elsewhere. For the same reason a JWS-shaped token whose header segment exceeds
-/// [`MAX_HEADER_LEN`] is reported as a JWS (verification then rejects it as too large). Cost:
-/// one scan of the token and, at most, decoding 2 KiB.
+/// Opaque routing is only for tokens that cannot be a JWS at all. A token is treated as a JWS
+/// when it has at least two `.` and its first segment, decoded as leniently as any provider
+/// might decode it (both base64 alphabets, padding and every other character skipped, trailing
+/// bits ignored), starts with `{` (after optional whitespace and a byte-order mark): a superset
+/// of "decodes to a JSON object". PostgreSQL's b64token grammar admits `+`, `/`, `~` and
+/// trailing `=`, and many providers decode leniently and split like Java's `String.split` (which
+/// drops trailing empty segments), so `header.payload.signature==`, a signature in the standard
+/// alphabet or `header.payload.signature.` would otherwise reach a provider that accepts them,
+/// skipping the local checks (the algorithm allow-list, `typ`, `iat`, `sub`, and with userinfo
+/// the audience).
+///
+/// Of those, exactly three segments in canonical unpadded base64url (the alphabet `A-Za-z0-9-_`,
+/// no `=`, zero trailing bits) are [`Route::Jws`]; other segment counts are refused as
+/// [`Reason::MalformedEnvelope`] and other encodings as [`Reason::NoncanonicalEncoding`]. The
+/// signature may be empty: an unsecured `alg: none` JWS is still a JWS, refused as one. Cost:
+/// one scan of the token and decoding its first segment (at most
+/// [`MAX_TOKEN_LEN`] bytes, which the caller caps first).
+pub fn route(token: &str) -> Route {
+    let Some((header, rest)) = token.split_once('.') else {
+        return Route::Opaque;
+    };
+    if !rest.contains('.') || !starts_like_json_object(&lenient_decode(header)) {
+        return Route::Opaque;
+    }
+    let mut segments = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
+        return Route::RefuseAsJws(Reason::MalformedEnvelope);
+    };
+    if [header, payload, signature]
+        .iter()
+        .all(|s| is_canonical_b64url(s))
+    {
+        Route::Jws
+    } else {
+        Route::RefuseAsJws(Reason::NoncanonicalEncoding)
+    }
+}
+
+/// Whether [`route`] judges the token as a JWT (verified or refused locally, never sent to a
+/// provider).
 pub fn looks_like_jws(token: &str) -> bool {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let is_b64url = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    };
-    if !(is_b64url(header) && is_b64url(payload) && (signature.is_empty() || is_b64url(signature)))
+    route(token) != Route::Opaque
+}
+
+/// The value of one base64 character in either alphabet.
+fn b64_value(b: u8) -> Option<u8> {
+    match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    }
+}
+
+/// Decodes like the most lenient decoder would: both alphabets, every other character
+/// skipped, trailing bits dropped.
+fn lenient_decode(segment: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(segment.len() / 4 * 3 + 2);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for v in segment.bytes().filter_map(b64_value) {
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// Whether the bytes start like a JSON object: `{` after optional JSON whitespace and an
+/// optional UTF-8 byte-order mark (which some parsers skip).
+fn starts_like_json_object(bytes: &[u8]) -> bool {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    bytes
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .is_some_and(|&b| b == b'{')
+}
+
+/// Canonical unpadded base64url: the URL-safe alphabet only, a length that is not 1 modulo 4,
+/// and zero trailing bits (what `URL_SAFE_NO_PAD` accepts), so exactly one string encodes
+/// given bytes. The empty string is canonical.
+fn is_canonical_b64url(segment: &str) -> bool {
+    let bytes = segment.as_bytes();
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
     {
         return false;
     }
-    if header.len() > MAX_HEADER_LEN {
-        return true;
+    let last = bytes.last().and_then(|&b| b64_value(b)).unwrap_or(0);
+    match bytes.len() % 4 {
+        1 => false,
+        2 => last & 0x0F == 0,
+        3 => last & 0x03 == 0,
+        _ => true,
     }
-    let Ok(bytes) = URL_SAFE_NO_PAD.decode(header) else {
-        return false;
-    };
-    // Last-wins parsing is fine here: this only routes; verification parses strictly.
-    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&bytes)
-        .is_ok_and(|m| m.contains_key("alg"))
 }
 
 #[cfg(test)]
@@ -256,31 +341,112 @@ mod tests {
     }
 
     #[test]
-    fn looks_like_jws_routes_by_shape() {
-        assert!(looks_like_jws(&token_with_header(r#"{"alg":"RS256"}"#)));
-        assert!(looks_like_jws(&token_with_header(
-            r#"{"alg":"none","alg":"x","crit":[]}"#
-        )));
-        assert!(looks_like_jws(&format!(
-            "{}.e30.c2ln",
-            "A".repeat(MAX_HEADER_LEN + 4)
-        )));
+    fn canonical_jws_is_routed_to_local_verification() {
+        assert_eq!(route(&token_with_header(r#"{"alg":"RS256"}"#)), Route::Jws);
+        assert_eq!(
+            route(&token_with_header(r#"{"alg":"none","alg":"x","crit":[]}"#)),
+            Route::Jws
+        );
+        // A header without alg is still a JOSE header, refused as one later.
+        assert_eq!(route(&token_with_header(r#"{"typ":"JWT"}"#)), Route::Jws);
+        assert_eq!(
+            route(&format!(
+                "{}.e30.c2ln",
+                b64(&format!("{{\"alg\":\"{}\"}}", "A".repeat(3000)))
+            )),
+            Route::Jws
+        );
         // Unsecured (alg none) tokens are JWTs, to be refused as such.
-        assert!(looks_like_jws(&format!(
-            "{}.e30.",
-            b64(r#"{"alg":"none"}"#)
-        )));
+        assert_eq!(
+            route(&format!("{}.e30.", b64(r#"{"alg":"none"}"#))),
+            Route::Jws
+        );
+        // An empty payload is still routed locally (and refused as malformed there).
+        assert_eq!(
+            route(&format!("{}..c2ln", b64(r#"{"alg":"RS256"}"#))),
+            Route::Jws
+        );
+    }
+
+    #[test]
+    fn noncanonical_encodings_of_a_jws_are_refused_locally() {
+        let h = b64(r#"{"alg":"RS256","kid":"k"}"#);
+        let p = b64(r#"{"sub":"alice","aud":"x"}"#);
+        let std_h =
+            base64::engine::general_purpose::STANDARD.encode(r#"{"alg":"RS256","kid":"k>"}"#);
+        assert!(
+            std_h.contains('+') || std_h.contains('/') || std_h.contains('='),
+            "{std_h}"
+        );
+        for t in [
+            format!("{h}.{p}.c2ln=="),
+            format!("{h}.{p}.c2l="),
+            format!("{h}=.{p}.c2ln"),
+            format!("{h}.{p}=.c2ln"),
+            format!("{h}.{p}.ab+/cd"),
+            format!("{h}.{p}.ab~cd"),
+            format!("{std_h}.{p}.c2ln"),
+            format!("{h}.{p}.c2m"), // non-zero trailing bits
+            format!("{h}.{p}.c"),   // length 1 mod 4
+        ] {
+            assert_eq!(
+                route(&t),
+                Route::RefuseAsJws(Reason::NoncanonicalEncoding),
+                "{t}"
+            );
+        }
+        // Whitespace or a byte-order mark before the object, as lenient JSON parsers allow.
+        for prefix in ["  ", "\n", "\u{feff}"] {
+            let t = format!(
+                "{}.{p}.c2ln",
+                b64(&format!("{prefix}{{\"alg\":\"RS256\"}}"))
+            );
+            assert_ne!(route(&t), Route::Opaque, "{prefix:?}");
+        }
+        // Segment counts a lenient splitter accepts (Java's split drops trailing empties).
+        for t in [
+            format!("{h}.{p}.c2ln."),
+            format!("{h}.{p}.c2ln..."),
+            format!("{h}.{p}.c2ln.x.y"),
+        ] {
+            assert_eq!(
+                route(&t),
+                Route::RefuseAsJws(Reason::MalformedEnvelope),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn tokens_that_cannot_be_a_jws_are_opaque() {
         for t in [
             "opaque-token-value".to_owned(),
             "a.b".into(),
             "a.b.c.d.e".into(),
-            format!("{}.e30.c2ln", b64(r#"{"typ":"JWT"}"#)),
+            format!("{}.e30", b64(r#"{"alg":"RS256"}"#)),
             format!("{}.e30.c2ln", b64("[1]")),
-            format!("{}.e30.c2l=", b64(r#"{"alg":"RS256"}"#)),
-            format!("{}..c2ln", b64(r#"{"alg":"RS256"}"#)),
+            format!("{}.e30.c2ln", b64("\"{}\"")),
             "2YotnFZFEjr1zCsicMWpAA".into(),
+            "mF_9.B5f-4.1JqM".into(),
+            "ya29.a0AfH6SMBx.Zz9".into(),
         ] {
+            assert_eq!(route(&t), Route::Opaque, "{t}");
             assert!(!looks_like_jws(&t), "{t}");
         }
+    }
+
+    #[test]
+    fn canonical_check_matches_the_strict_decoder() {
+        for s in [
+            "", "c2ln", "c2l", "c2", "c2m", "c2k", "c", "c2ln=", "YQ", "YR", "YWI", "YWJ",
+        ] {
+            assert_eq!(
+                is_canonical_b64url(s),
+                URL_SAFE_NO_PAD.decode(s).is_ok(),
+                "{s}"
+            );
+        }
+        assert_eq!(lenient_decode("e30="), b"{}");
+        assert_eq!(lenient_decode("e~3.0"), b"{}");
     }
 }

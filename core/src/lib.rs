@@ -19,5 +19,6 @@ pub mod json;
 pub mod jwks;
 pub mod policy;
 pub mod reason;
+pub mod request_budget;
 pub mod result_cache;
 pub mod scope;

@@ -20,6 +20,11 @@ pub enum Reason {
     /// Not a compact JWS: not exactly three non-empty segments, or a segment that is not
     /// canonical unpadded base64url.
     MalformedEnvelope,
+    /// A JWT written in a non-canonical encoding: padding, the standard base64 alphabet, other
+    /// characters a lenient decoder skips, or non-zero trailing bits, in any of the three
+    /// segments. Refused locally and never sent to a provider, which might decode it leniently
+    /// and accept what the local checks would refuse (see [`crate::envelope::route`]).
+    NoncanonicalEncoding,
     /// The JOSE header is not a JSON object of the expected shape: invalid JSON or UTF-8, a
     /// byte-order mark, nesting too deep, `alg` missing or not a string, `kid`/`typ` not a
     /// string, `kid` too long.
@@ -99,6 +104,7 @@ impl Reason {
             Reason::NotConfigured => "not_configured",
             Reason::TokenTooLarge => "token_too_large",
             Reason::MalformedEnvelope => "malformed_envelope",
+            Reason::NoncanonicalEncoding => "noncanonical_encoding",
             Reason::MalformedHeader => "malformed_header",
             Reason::MalformedPayload => "malformed_payload",
             Reason::DuplicateMember => "duplicate_member",
@@ -135,6 +141,7 @@ impl Reason {
         Reason::NotConfigured,
         Reason::TokenTooLarge,
         Reason::MalformedEnvelope,
+        Reason::NoncanonicalEncoding,
         Reason::MalformedHeader,
         Reason::MalformedPayload,
         Reason::DuplicateMember,

@@ -108,7 +108,9 @@ pub fn lookup(
 
 /// Stores a result for `ttl_ms` (nothing if the TTL is not positive or the body too large).
 /// Replaces an entry with the same key, else takes an empty or expired one, else the least
-/// recently used. Returns whether it stored.
+/// recently used live *inactive* answer; only a positive answer may then replace the least
+/// recently used positive one. A negative answer never evicts a positive one, so a flood of
+/// unknown tokens cannot push good answers out. Returns whether it stored.
 pub fn insert(
     entries: &mut [ResultEntry],
     key: &[u8; 32],
@@ -120,16 +122,23 @@ pub fn insert(
     if ttl_ms <= 0 || body.len() > MAX_CACHED_BODY || entries.is_empty() {
         return false;
     }
+    let lru = |entries: &[ResultEntry], pick: &dyn Fn(&ResultEntry) -> bool| {
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| pick(e))
+            .min_by_key(|(_, e)| e.last_used_ms)
+            .map(|(i, _)| i)
+    };
     let index = entries
         .iter()
         .position(|e| &e.key == key && EntryKind::from_u8(e.kind).is_some())
         .or_else(|| entries.iter().position(|e| !e.live(now_ms)))
+        .or_else(|| lru(entries, &|e| e.kind == EntryKind::Inactive as u8))
         .or_else(|| {
-            entries
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, e)| e.last_used_ms)
-                .map(|(i, _)| i)
+            (kind != EntryKind::Inactive)
+                .then(|| lru(entries, &|_| true))
+                .flatten()
         });
     let Some(entry) = index.and_then(|i| entries.get_mut(i)) else {
         return false;
@@ -262,6 +271,101 @@ mod tests {
         assert!(lookup(&mut t, &k("b"), 60).is_none());
         assert!(lookup(&mut t, &k("c"), 60).is_some());
         assert!(lookup(&mut t, &k("d"), 60).is_some());
+    }
+
+    #[test]
+    fn negative_answers_never_evict_positive_ones() {
+        let mut t = table(4);
+        let k = |s: &str| token_key("i", Lookup::Introspection, s);
+        insert(
+            &mut t,
+            &k("good1"),
+            EntryKind::Introspection,
+            b"1",
+            0,
+            10_000,
+        );
+        insert(&mut t, &k("good2"), EntryKind::Userinfo, b"2", 1, 10_000);
+        // A flood of unknown tokens: they share the two remaining entries.
+        for i in 0..1_000 {
+            let stored = insert(
+                &mut t,
+                &k(&format!("junk{i}")),
+                EntryKind::Inactive,
+                b"",
+                10 + i,
+                5_000,
+            );
+            assert!(stored, "junk{i} takes a free or inactive entry");
+        }
+        assert!(lookup(&mut t, &k("good1"), 2_000).is_some());
+        assert!(lookup(&mut t, &k("good2"), 2_000).is_some());
+        // With every entry positive and live, a negative answer is not stored at all.
+        insert(
+            &mut t,
+            &k("good3"),
+            EntryKind::Introspection,
+            b"3",
+            2_001,
+            10_000,
+        );
+        insert(
+            &mut t,
+            &k("good4"),
+            EntryKind::Introspection,
+            b"4",
+            2_002,
+            10_000,
+        );
+        assert!(!insert(
+            &mut t,
+            &k("junk"),
+            EntryKind::Inactive,
+            b"",
+            2_003,
+            5_000
+        ));
+        for g in ["good1", "good2", "good3", "good4"] {
+            assert!(lookup(&mut t, &k(g), 2_004).is_some(), "{g}");
+        }
+    }
+
+    #[test]
+    fn a_positive_answer_replaces_an_inactive_one_before_a_positive_one() {
+        let mut t = table(2);
+        let k = |s: &str| token_key("i", Lookup::Introspection, s);
+        insert(
+            &mut t,
+            &k("good"),
+            EntryKind::Introspection,
+            b"g",
+            0,
+            10_000,
+        );
+        insert(&mut t, &k("bad"), EntryKind::Inactive, b"", 5, 10_000);
+        // good is the least recently used, but bad is the one to go.
+        assert!(insert(
+            &mut t,
+            &k("new"),
+            EntryKind::Introspection,
+            b"n",
+            10,
+            10_000
+        ));
+        assert!(lookup(&mut t, &k("good"), 20).is_some());
+        assert!(lookup(&mut t, &k("new"), 20).is_some());
+        assert!(lookup(&mut t, &k("bad"), 20).is_none());
+        // All positive: the least recently used positive answer goes.
+        assert!(insert(
+            &mut t,
+            &k("newer"),
+            EntryKind::Introspection,
+            b"m",
+            30,
+            10_000
+        ));
+        assert!(lookup(&mut t, &k("good"), 40).is_none());
+        assert!(lookup(&mut t, &k("new"), 40).is_some());
     }
 
     #[test]

@@ -1121,3 +1121,56 @@ fn random_interleavings_keep_single_owner_and_never_serve_unusable_data() {
     // Every decision kind was exercised, so the assertions above were not vacuous.
     assert!(decisions.iter().all(|&n| n > 100), "{decisions:?}");
 }
+
+// --- an abandoned refresh -----------------------------------------------------------------
+
+#[test]
+fn an_abandoned_refresh_releases_the_slot_at_once_without_backoff() {
+    let p = policy();
+    let mut s = IssuerCacheState::default();
+    let t = expect_refresh(s.on_lookup(T0, Need::Fresh, &p, pid(1)));
+    // Until the owner's deadline, others would wait.
+    assert!(matches!(
+        s.on_lookup(T0 + 10, Need::Fresh, &p, pid(2)),
+        LookupDecision::WaitForRefresh { .. }
+    ));
+    assert!(matches!(
+        s.on_refresh_abandoned(t),
+        RefreshOutcome::Recorded { .. }
+    ));
+    assert_eq!(s.refresh_owner(), None);
+    assert_eq!(s.consecutive_failures(), 0);
+    assert_eq!(s.next_attempt_at(), 0);
+    // The very next lookup refreshes, and its success is recorded.
+    let t2 = expect_refresh(s.on_lookup(T0 + 20, Need::Fresh, &p, pid(2)));
+    assert!(matches!(
+        s.on_refresh_success(t2, 600, &p),
+        RefreshOutcome::Recorded { generation: 1 }
+    ));
+    assert_eq!(
+        s.on_lookup(T0 + 30, Need::Fresh, &p, pid(3)),
+        LookupDecision::UseCached
+    );
+}
+
+#[test]
+fn abandoning_a_refresh_someone_else_owns_changes_nothing() {
+    let p = policy();
+    let mut s = IssuerCacheState::default();
+    let old = expect_refresh(s.on_lookup(T0, Need::Fresh, &p, pid(1)));
+    // The owner hung past its deadline; pid 2 took over.
+    let late = T0 + 13 * SEC;
+    let newer = expect_refresh(s.on_lookup(late, Need::Fresh, &p, pid(2)));
+    assert_eq!(s.on_refresh_abandoned(old), RefreshOutcome::NotOwner);
+    assert_eq!(s.refresh_owner(), Some(pid(2)));
+    // A failure after abandonment is no longer the owner's either.
+    assert!(matches!(
+        s.on_refresh_abandoned(newer),
+        RefreshOutcome::Recorded { .. }
+    ));
+    assert_eq!(
+        s.on_refresh_failure(newer, late, &p),
+        RefreshOutcome::NotOwner
+    );
+    assert_eq!(s.consecutive_failures(), 0);
+}

@@ -628,3 +628,53 @@ fn g64_a_configured_introspection_endpoint_must_be_https_without_credentials_in_
         Ok(())
     );
 }
+
+#[test]
+fn userinfo_answers_are_held_to_required_claims_and_allowed_clients_and_grant_no_audience_scope() {
+    let mut p = policy();
+    p.required_claims = vec![(ClaimPath::parse("hd").unwrap(), "example.com".into())];
+    let ok = json!({"sub": "alice", "hd": "example.com"});
+    assert_eq!(userinfo_json(&ok, &p).unwrap().authn_id, "alice");
+    for (answer, reason) in [
+        (json!({"sub": "alice"}), Reason::MissingClaim),
+        (
+            json!({"sub": "alice", "hd": "evil.example"}),
+            Reason::ClaimMismatch,
+        ),
+    ] {
+        assert_eq!(
+            userinfo_json(&answer, &p).unwrap_err().reason,
+            reason,
+            "{answer}"
+        );
+    }
+    // The client checks apply too: most userinfo answers name no client, so they fail.
+    let mut p = policy();
+    p.client_claim = Some(ClaimPath::parse("client_id").unwrap());
+    p.allowed_clients = vec!["psql".into()];
+    assert!(userinfo_json(&json!({"sub": "alice", "client_id": "psql"}), &p).is_ok());
+    assert_eq!(
+        userinfo_json(&json!({"sub": "alice"}), &p)
+            .unwrap_err()
+            .reason,
+        Reason::MissingClaim
+    );
+    assert_eq!(
+        userinfo_json(&json!({"sub": "alice", "client_id": "other"}), &p)
+            .unwrap_err()
+            .reason,
+        Reason::ClientNotAllowed
+    );
+    // An audience-derived scope is never granted: userinfo proves no audience, even when the
+    // answer carries an `aud` naming this server.
+    let request = OpaqueRequest {
+        hba_scopes: "openid https://db.example.com/.default",
+        ..opaque_request()
+    };
+    let answer = json!({"sub": "alice", "aud": AUD, "scope": "openid"});
+    let refused = verify_userinfo(answer.to_string().as_bytes(), &request, &policy());
+    assert_eq!(refused.unwrap_err().reason, Reason::MissingScope);
+    // The same answer through introspection (which proves the audience) grants it.
+    let active = json!({"active": true, "iss": ISS, "aud": AUD, "sub": "alice", "scope": "openid"});
+    assert!(verify_introspection(active.to_string().as_bytes(), &request, &policy()).is_ok());
+}

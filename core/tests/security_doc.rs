@@ -221,6 +221,30 @@ fn every_catalogue_attack_and_battery_case_has_a_row_naming_existing_tests() {
 }
 
 #[test]
+fn every_review_finding_has_a_row_naming_existing_tests() {
+    let doc = doc();
+    let findings = rows(&section(&doc, "## Review findings"), |id| {
+        id.len() > 1 && id.starts_with('R') && id[1..].parse::<u32>().is_ok()
+    });
+    let ids: Vec<u32> = findings
+        .iter()
+        .map(|r| r.id[1..].parse().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=7).collect::<Vec<_>>(),
+        "finding rows R1..=R7 in order"
+    );
+    let mut failures = Vec::new();
+    let pending = check_rows(&findings, &mut failures);
+    assert!(pending.is_empty(), "pending findings: {pending:?}");
+    for row in &findings {
+        assert!(row.cells.len() >= 5, "row {} has too few cells", row.id);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_relative_link_in_the_security_doc_resolves() {
     let doc = doc();
     let docs_dir = root().join("docs");

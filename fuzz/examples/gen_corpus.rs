@@ -629,6 +629,28 @@ fn main() {
             format!("{h}.{gcb}.c2ln")
         }),
         ("opaque", "2YotnFZFEjr1zCsicMWpAA".into()),
+        (
+            "noncanonical-padded",
+            format!(
+                "{}.{gcb}.c2lnbmF0dXJl==",
+                b(r#"{"alg":"RS256","kid":"rsa-1"}"#)
+            ),
+        ),
+        (
+            "noncanonical-standard-alphabet",
+            format!(
+                "{}.{gcb}.c2ln+/bmF0dXJl",
+                b(r#"{"alg":"RS256","kid":"rsa-1"}"#)
+            ),
+        ),
+        (
+            "noncanonical-stray-characters",
+            format!("{}~.{gcb}.c2ln", b(r#"{"alg":"RS256","kid":"rsa-1"}"#)),
+        ),
+        (
+            "noncanonical-trailing-dot",
+            format!("{}.{gcb}.c2ln.", b(r#"{"alg":"RS256","kid":"rsa-1"}"#)),
+        ),
     ];
     for (name, t) in forged {
         tokens.push(("generic", name.into(), t));

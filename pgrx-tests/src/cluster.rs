@@ -42,7 +42,7 @@ fn bindir() -> PathBuf {
 }
 
 /// `Some(user)` when we are root and must drop privileges to run postgres.
-fn run_as_user() -> Option<String> {
+pub(crate) fn run_as_user() -> Option<String> {
     let uid = Command::new("id").arg("-u").output().ok()?;
     (String::from_utf8_lossy(&uid.stdout).trim() == "0")
         .then(|| std::env::var("PG_BEARER_PG_USER").unwrap_or_else(|_| "pgbearer".into()))

@@ -241,6 +241,8 @@ struct State {
     cache_control: CacheControl,
     metadata_overrides: Vec<(String, Option<Value>)>,
     introspection_answers: HashMap<String, Value>,
+    /// See [`MockProvider::set_lenient_jwts`].
+    lenient_jwts: bool,
     counts: HashMap<String, u64>,
     total: u64,
     connections: u64,
@@ -483,6 +485,17 @@ impl MockProvider {
                 state.introspection_answers.remove(token);
             }
         }
+    }
+
+    /// Makes the introspection and userinfo endpoints decode JWTs the way a lenient provider
+    /// does: a token of three or more `.`-separated segments whose payload decodes (either
+    /// base64 alphabet, padding and stray characters skipped) to a JSON object is taken as one
+    /// of this provider's own tokens, active, with those claims (introspection answers them
+    /// with `"active": true`, userinfo with the claims). The fixture does not check the
+    /// signature: the tests that use this only send tokens it signed, re-encoded. Answers set
+    /// with [`MockProvider::set_introspection_answer`] win.
+    pub fn set_lenient_jwts(&self, on: bool) {
+        lock(&self.shared.state).lenient_jwts = on;
     }
 
     // ----- stopping and starting again -----
@@ -965,12 +978,32 @@ fn normal_response(
         };
     }
     if path == shared.path(Endpoint::Introspection) {
-        let answer = http::form_value(&request.body, "token")
-            .and_then(|token| state.introspection_answers.get(&token));
-        return match answer {
-            Some(body) => http::response(200, &[JSON], body.to_string().as_bytes()),
-            None => http::response(200, &[JSON], br#"{"active":false}"#),
-        };
+        let token = http::form_value(&request.body, "token");
+        let answer = token
+            .as_deref()
+            .and_then(|token| state.introspection_answers.get(token));
+        if let Some(body) = answer {
+            return http::response(200, &[JSON], body.to_string().as_bytes());
+        }
+        if let Some(mut claims) = token
+            .as_deref()
+            .filter(|_| state.lenient_jwts)
+            .and_then(lenient_jwt_claims)
+        {
+            claims.insert("active".into(), Value::Bool(true));
+            return http::response(200, &[JSON], Value::Object(claims).to_string().as_bytes());
+        }
+        return http::response(200, &[JSON], br#"{"active":false}"#);
+    }
+    if path == shared.path(Endpoint::UserInfo) && state.lenient_jwts {
+        let bearer = request
+            .headers
+            .iter()
+            .find(|(n, _)| n == "authorization")
+            .and_then(|(_, v)| v.strip_prefix("Bearer "));
+        if let Some(claims) = bearer.and_then(lenient_jwt_claims) {
+            return http::response(200, &[JSON], Value::Object(claims).to_string().as_bytes());
+        }
     }
     if path == shared.path(Endpoint::UserInfo) {
         return http::response(
@@ -983,6 +1016,33 @@ fn normal_response(
         return http::response(400, &[JSON], br#"{"error":"unsupported_grant_type"}"#);
     }
     http::response(404, &[JSON], br#"{"error":"not_found"}"#)
+}
+
+/// The claims of a JWT as a lenient decoder reads them (see [`MockProvider::set_lenient_jwts`]).
+fn lenient_jwt_claims(token: &str) -> Option<Map<String, Value>> {
+    use base64::Engine as _;
+    let mut segments = token.split('.');
+    let (_header, payload) = (segments.next()?, segments.next()?);
+    segments.next()?;
+    let canonical: String = payload
+        .chars()
+        .filter_map(|c| match c {
+            '+' => Some('-'),
+            '/' => Some('_'),
+            c if c.is_ascii_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect();
+    let lenient = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::URL_SAFE,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireNone),
+    );
+    match serde_json::from_slice(&lenient.decode(canonical).ok()?).ok()? {
+        Value::Object(claims) => Some(claims),
+        _ => None,
+    }
 }
 
 /// Writes a 200 `application/json` response whose body is a valid JSON object of exactly

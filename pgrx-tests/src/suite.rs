@@ -92,7 +92,8 @@ pub struct SecretFile {
 }
 
 impl SecretFile {
-    /// Writes `secret` (and a newline, as editors leave it) to a new file.
+    /// Writes `secret` (and a newline, as editors leave it) to a new file, mode 0600, owned by
+    /// the OS user the test servers run as.
     pub fn write(secret: &str) -> SecretFile {
         use std::os::unix::fs::PermissionsExt;
         static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -106,9 +107,21 @@ impl SecretFile {
         let written = std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)))
             .and_then(|_| std::fs::write(&path, format!("{secret}\n")))
-            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)));
+            .and_then(|_| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)));
         if let Err(e) = written {
             panic!("write {}: {e}", path.display());
+        }
+        // Readable by the server's OS user only, as pg_bearer wants a secret file to be.
+        if let Some(user) = crate::cluster::run_as_user() {
+            let chowned = std::process::Command::new("chown")
+                .arg(format!("{user}:"))
+                .arg(&path)
+                .status();
+            assert!(
+                chowned.is_ok_and(|s| s.success()),
+                "chown {user} {}",
+                path.display()
+            );
         }
         SecretFile { dir, path }
     }

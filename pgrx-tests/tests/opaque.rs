@@ -19,6 +19,8 @@ const OPAQUE: &str = "Vq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTe";
 struct Fixture {
     idp: MockProvider,
     cluster: Cluster,
+    /// The configuration the cluster started with, for `reconfigure`.
+    config: ClusterConfig,
     /// Kept for its lifetime: the file is removed when the fixture is dropped.
     _secret: SecretFile,
     presented: std::sync::Mutex<Vec<String>>,
@@ -61,7 +63,7 @@ impl Fixture {
             ));
         }
         conf.extend(extra_conf.iter().map(|s| s.to_string()));
-        let cluster = Cluster::start(&ClusterConfig {
+        let config = ClusterConfig {
             hba: vec![format!(
                 "host all all 127.0.0.1/32 oauth issuer=\"{}\" scope=\"openid postgres\"",
                 idp.issuer()
@@ -69,7 +71,8 @@ impl Fixture {
             conf,
             preload: true,
             ..Default::default()
-        });
+        };
+        let cluster = Cluster::start(&config);
         let admin = cluster.superuser();
         for role in ["alice", "bob"] {
             admin.query(&format!("CREATE ROLE {role} LOGIN")).unwrap();
@@ -77,6 +80,7 @@ impl Fixture {
         Fixture {
             idp,
             cluster,
+            config,
             _secret: secret,
             presented: Default::default(),
         }
@@ -435,5 +439,323 @@ fn introspection_credentials_stay_out_of_settings_views_and_the_log() {
         .query_one("SELECT count(*) FROM pg_settings WHERE name = 'pg_bearer.client_secret_file'")
         .unwrap();
     assert_eq!(visible.as_deref(), Some("0"));
+    f.assert_clean_log();
+}
+
+// --- issue 12: routing of non-canonical JWTs, the unknown-token bound, secrets --------------
+
+/// Encodings of `token` that lenient providers decode as the same JWT and that PostgreSQL's
+/// b64token check lets through: padding, the standard alphabet, both, and a trailing `.`
+/// (dropped by Java's `String.split`).
+fn lenient_variants(token: &str) -> Vec<(&'static str, String, &'static str)> {
+    let mut parts = token.split('.');
+    let (h, p, s) = (
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+        parts.next().unwrap(),
+    );
+    let standard = |x: &str| x.replace('-', "+").replace('_', "/");
+    let padded = |x: &str| format!("{x}{}", "=".repeat((4 - x.len() % 4) % 4));
+    let variants = vec![
+        (
+            "padded",
+            format!("{h}.{p}.{}", padded(s)),
+            "noncanonical_encoding",
+        ),
+        (
+            "standard alphabet",
+            format!("{h}.{p}.{}", standard(s)),
+            "noncanonical_encoding",
+        ),
+        (
+            "mixed",
+            // PostgreSQL's b64token grammar admits `=` only at the end of the token.
+            format!("{}.{}.{}", standard(h), standard(p), padded(&standard(s))),
+            "noncanonical_encoding",
+        ),
+        ("trailing dot", format!("{token}."), "malformed_envelope"),
+    ];
+    for (label, variant, _) in &variants {
+        assert_ne!(
+            variant, token,
+            "{label} must differ from the canonical token"
+        );
+    }
+    variants
+}
+
+#[test]
+fn noncanonical_encodings_of_a_jwt_never_reach_the_provider_in_any_mode() {
+    // (label, extra settings, introspection credentials)
+    let modes: [(&str, &[&str], bool); 3] = [
+        ("JWT only", &[], false),
+        ("introspection", &[], true),
+        ("userinfo", &["pg_bearer.userinfo = on"], false),
+    ];
+    for (mode, conf, credentials) in modes {
+        let f = Fixture::with(conf, credentials);
+        // The provider decodes leniently: asked about these variants it would say "active".
+        f.idp.set_lenient_jwts(true);
+        let m = f.idp.minter();
+        // The standard alphabet differs only where the signature has '-' or '_'; mint until
+        // it has both (RS256 signatures are 342 characters, so this is nearly always the first).
+        let mint = |aud: &str| loop {
+            let t = m.mint(
+                Alg::Rs256,
+                &m.claims(aud, "alice", "openid postgres"),
+                &json!({}),
+            );
+            let sig = t.rsplit('.').next().unwrap();
+            if sig.contains('-') && sig.contains('_') && !sig.len().is_multiple_of(4) {
+                break t;
+            }
+        };
+        let foreign = mint("another-app");
+        let valid = mint(AUDIENCE);
+        for (whose, token) in [("another client's", &foreign), ("a valid", &valid)] {
+            for (label, variant, reason) in lenient_variants(token) {
+                let before = f.cluster.log().len();
+                f.assert_refused("alice", &variant, reason);
+                assert!(
+                    !f.cluster.log()[before..].contains("internal error"),
+                    "{mode}: {whose} token, {label}"
+                );
+            }
+        }
+        assert_eq!(f.introspections(), 0, "{mode}");
+        assert_eq!(f.idp.count(Endpoint::UserInfo), 0, "{mode}");
+        // The canonical tokens are judged locally as before.
+        f.assert_refused("alice", &foreign, "wrong_audience");
+        f.assert_logs_in("alice", &valid, "oauth:alice");
+        assert_eq!(
+            f.introspections() + f.idp.count(Endpoint::UserInfo),
+            0,
+            "{mode}"
+        );
+        f.assert_clean_log();
+    }
+}
+
+#[test]
+fn a_flood_of_unknown_opaque_tokens_is_bounded_and_spares_cached_answers() {
+    const RATE: u64 = 5;
+    const BURST: u64 = 20;
+    let f = Fixture::new(&[
+        &format!("pg_bearer.unknown_token_rate = {RATE}"),
+        &format!("pg_bearer.unknown_token_burst = {BURST}"),
+    ]);
+    let mut good = active_body("alice");
+    good["iss"] = json!(f.idp.issuer());
+    f.idp.set_introspection_answer(OPAQUE, Some(good));
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert_eq!(f.introspections(), 1);
+
+    let started = Instant::now();
+    let refused = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (f, refused) = (&f, &refused);
+            scope.spawn(move || {
+                for i in 0..250 {
+                    let token = format!("flood{t}x{i:04}{}", &OPAQUE[..30]);
+                    if f.login("alice", &token).is_err() {
+                        refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let elapsed = started.elapsed();
+    assert_eq!(
+        refused.into_inner(),
+        1_000,
+        "every unknown token is refused"
+    );
+    let asked = f.introspections() - 1;
+    let bound = BURST + RATE * elapsed.as_secs().saturating_add(1);
+    assert!(
+        asked <= bound,
+        "{asked} introspections for 1 000 unknown tokens in {elapsed:?} (bound {bound})"
+    );
+    let log = f.cluster.log();
+    assert!(log.contains("reason=rate_limited"), "{log}");
+    assert!(!log.contains("internal error"));
+    // The answer cached before the flood was not pushed out, and is used without a request.
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert_eq!(f.introspections() - 1, asked);
+    eprintln!("flood: {asked} introspections for 1 000 unknown tokens in {elapsed:?}");
+    f.assert_clean_log();
+}
+
+#[test]
+fn a_panic_inside_a_key_refresh_lets_the_next_login_refresh_at_once() {
+    // Needs the library built with the Cargo feature `testing` (scripts/test.sh installs it so).
+    let f = Fixture::with(&["pg_bearer.test_fault = 'panic_in_key_refresh'"], false);
+    let m = f.idp.minter();
+    let token = m.mint(
+        Alg::Es256,
+        &m.claims(AUDIENCE, "alice", "openid postgres"),
+        &json!({}),
+    );
+    assert!(f.login("alice", &token).is_err());
+    assert!(
+        f.cluster.log().contains("validation panicked"),
+        "{}",
+        f.cluster.log()
+    );
+    assert_eq!(f.idp.count_jwks(), 0, "the fault fires before the request");
+    let mut config = f.config.clone();
+    config
+        .conf
+        .retain(|line| !line.starts_with("pg_bearer.test_fault"));
+    f.cluster.reconfigure(&config);
+    // Without the release the slot would stay owned by the dead attempt until its deadline,
+    // and this login would wait, then be refused with keys_unavailable.
+    f.assert_logs_in("alice", &token, "oauth:alice");
+    assert_eq!(f.idp.count_jwks(), 1);
+    assert!(!f.cluster.log().contains("keys_unavailable"));
+    f.assert_clean_log();
+}
+
+/// An issuers file in its own directory, removed on drop.
+struct IssuersFile(std::path::PathBuf);
+
+impl IssuersFile {
+    fn write(text: &str, mode: u32) -> IssuersFile {
+        use std::os::unix::fs::PermissionsExt;
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "pg_bearer-issuers-{}-{}.toml",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        IssuersFile(path)
+    }
+}
+
+impl Drop for IssuersFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+#[test]
+fn a_wrong_typed_secret_in_the_issuers_file_is_refused_without_quoting_it() {
+    let f = Fixture::with(&[], false);
+    // Digits only: a TOML integer, not the string client_secret must be.
+    let secret = "830271946615";
+    pg_bearer_e2e::suite::record_secret(secret);
+    let file = IssuersFile::write(
+        &format!(
+            "[[issuer]]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = {secret}\n",
+            f.idp.issuer()
+        ),
+        0o644,
+    );
+    let mut config = f.config.clone();
+    config
+        .conf
+        .push(format!("pg_bearer.issuers_file = '{}'", file.0.display()));
+    f.cluster.reconfigure(&config);
+    f.assert_refused("alice", OPAQUE, "not_configured");
+    let log = f.cluster.log();
+    assert!(
+        log.contains("line 4, key client_secret: wrong type or value"),
+        "{log}"
+    );
+    assert!(!log.contains("830271"), "{log}");
+    assert_eq!(f.idp.count_total(), 0);
+    f.cluster.assert_log_clean_of([OPAQUE, secret]);
+}
+
+#[test]
+fn secret_files_that_others_can_write_are_refused_and_readable_ones_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap()
+    };
+    let f = Fixture::new(&[]);
+    let mut good = active_body("alice");
+    good["iss"] = json!(f.idp.issuer());
+    f.idp.set_introspection_answer(OPAQUE, Some(good));
+    let secret_file = f._secret.path().to_owned();
+
+    // client_secret_file, writable by others: refused before any request.
+    chmod(&secret_file, 0o666);
+    f.assert_refused("alice", OPAQUE, "not_configured");
+    assert!(f.cluster.log().contains("group or others can write it"));
+    assert_eq!(f.introspections(), 0);
+    // Readable by the group: accepted, with a warning.
+    chmod(&secret_file, 0o640);
+    let before = f.cluster.log().len();
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert!(f.cluster.log()[before..].contains("group or others can read the secret"));
+    chmod(&secret_file, 0o600);
+
+    // An issuers file holding an inline secret, writable by others: refused.
+    let text = format!(
+        "[[issuer]]\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{SECRET}\"\n",
+        f.idp.issuer()
+    );
+    let file = IssuersFile::write(&text, 0o666);
+    let mut config = f.config.clone();
+    config.conf.retain(|l| !l.starts_with("pg_bearer.client_"));
+    config
+        .conf
+        .push(format!("pg_bearer.issuers_file = '{}'", file.0.display()));
+    f.cluster.reconfigure(&config);
+    let other = "Wq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTf";
+    f.assert_refused("alice", other, "not_configured");
+    assert!(f.cluster.log().contains("group or others can write it"));
+    // Readable by others (the server's OS user must read it; root owns it here): a warning.
+    chmod(&file.0, 0o644);
+    let before = f.cluster.log().len();
+    f.assert_refused("alice", other, "token_inactive");
+    assert!(f.cluster.log()[before..].contains("holds a client_secret and has mode 0644"));
+    assert_eq!(f.introspections(), 2);
+    f.assert_clean_log();
+}
+
+#[test]
+fn a_reload_that_changes_how_the_provider_is_reached_drops_what_was_fetched_the_old_way() {
+    let f = Fixture::new(&[]);
+    let mut good = active_body("alice");
+    good["iss"] = json!(f.idp.issuer());
+    f.idp.set_introspection_answer(OPAQUE, Some(good));
+    let m = f.idp.minter();
+    let jwt = m.mint(
+        Alg::Rs256,
+        &m.claims(AUDIENCE, "alice", "openid postgres"),
+        &json!({}),
+    );
+    f.assert_logs_in("alice", &jwt, "oauth:alice");
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    f.assert_logs_in("alice", &jwt, "oauth:alice");
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert_eq!((f.idp.count_jwks(), f.introspections()), (1, 1));
+
+    // The same CA in another file: a different transport setting.
+    let copy = std::env::temp_dir().join(format!("pg_bearer-ca-copy-{}.pem", std::process::id()));
+    std::fs::write(&copy, f.idp.ca_pem()).unwrap();
+    let mut config = f.config.clone();
+    config.conf.retain(|l| !l.starts_with("pg_bearer.ca_file"));
+    config
+        .conf
+        .push(format!("pg_bearer.ca_file = '{}'", copy.display()));
+    f.cluster.reconfigure(&config);
+    f.assert_logs_in("alice", &jwt, "oauth:alice");
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert_eq!(
+        (f.idp.count_jwks(), f.introspections()),
+        (2, 2),
+        "keys and answers are fetched anew under the new CA file"
+    );
+    // And reused from then on.
+    f.assert_logs_in("alice", &jwt, "oauth:alice");
+    f.assert_logs_in("alice", OPAQUE, "oauth:alice");
+    assert_eq!((f.idp.count_jwks(), f.introspections()), (2, 2));
+    let _ = std::fs::remove_file(&copy);
     f.assert_clean_log();
 }
