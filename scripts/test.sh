@@ -18,6 +18,8 @@ tests() { "$@" 2>&1 | tee -a "$results"; }
 step "format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The test-only code (Cargo feature `testing`, installed for the end-to-end suite) is linted too.
+cargo clippy -p pg_bearer --features testing --all-targets --locked -- -D warnings
 
 step "core: unit and battery tests"
 tests cargo test -p pg_bearer_core --locked

@@ -18,6 +18,7 @@ static MAX_LIFETIME: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static STRICT_TYP: GucSetting<bool> = GucSetting::<bool>::new(false);
 static HTTP_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static CA_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+#[cfg(feature = "testing")]
 static ALLOW_HTTP: GucSetting<bool> = GucSetting::<bool>::new(false);
 static JWKS_SOURCE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static ISSUERS_FILE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -160,10 +161,12 @@ pub(crate) fn register() {
         c"",
         &CA_FILE,
     );
+    // A test-only switch: it exists only in libraries built with the Cargo feature `testing`.
+    #[cfg(feature = "testing")]
     boolean(
         c"pg_bearer.allow_http",
-        c"Allow plain-HTTP providers. For tests only: every use is logged.",
-        c"",
+        c"Test builds only: allow plain-HTTP providers. Every use is logged.",
+        c"Exists only in libraries built with the Cargo feature testing, which release builds never enable.",
         &ALLOW_HTTP,
     );
     string(
@@ -326,6 +329,18 @@ pub(crate) fn log_validation_time() -> bool {
     LOG_VALIDATION_TIME.get()
 }
 
+/// `pg_bearer.allow_http`; always `false` unless built with the Cargo feature `testing`.
+fn allow_http() -> bool {
+    #[cfg(feature = "testing")]
+    {
+        ALLOW_HTTP.get()
+    }
+    #[cfg(not(feature = "testing"))]
+    {
+        false
+    }
+}
+
 /// Whether `pg_bearer.test_fault` names `fault`. Always `false` unless the library was built
 /// with the Cargo feature `testing` (the end-to-end suite's build; release builds never).
 pub(crate) fn test_fault(fault: &str) -> bool {
@@ -421,7 +436,7 @@ impl Settings {
             strict_typ: STRICT_TYP.get(),
             http_timeout: effective_http_timeout(HTTP_TIMEOUT.get()),
             ca_file: text(&CA_FILE),
-            allow_http: ALLOW_HTTP.get(),
+            allow_http: allow_http(),
             jwks_source: text(&JWKS_SOURCE),
             issuers_file: text(&ISSUERS_FILE),
             client_id: text(&CLIENT_ID),
@@ -455,4 +470,23 @@ fn effective_http_timeout(configured_ms: i32) -> Duration {
     let ceiling_ms = i64::from(auth_timeout_s.max(1)) * 1000 / 5;
     let ms = i64::from(configured_ms.max(100)).min(ceiling_ms.max(100));
     Duration::from_millis(u64::try_from(ms).unwrap_or(5_000))
+}
+
+/// `cargo pgrx test` builds without the Cargo feature `testing`, as release builds are.
+#[cfg(all(any(test, feature = "pg_test"), not(feature = "testing")))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    #[pg_test]
+    fn a_build_without_the_testing_feature_has_no_test_only_settings() {
+        let missing = |name: &str| {
+            Spi::get_one::<String>(&format!("SELECT current_setting('{name}', true)"))
+                .expect("current_setting")
+        };
+        assert_eq!(missing("pg_bearer.allow_http"), None);
+        assert_eq!(missing("pg_bearer.test_fault"), None);
+        // A real setting of the same library is there.
+        assert_eq!(missing("pg_bearer.http_timeout").as_deref(), Some("5s"));
+    }
 }

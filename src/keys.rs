@@ -1,22 +1,26 @@
 //! An issuer's verification keys, from the shared cache or the provider: the glue between the
-//! cache state machine (`pg_bearer_core::cache`), shared memory (`shmem`) and HTTPS (`http`).
+//! cache state machine (`pg_bearer_core::cache`), shared memory (`shmem`) and the fetches
+//! (`fetch`).
 //!
 //! The lock is held only inside `SharedCache::with_slot` closures, which copy plain data;
 //! every fetch happens between them.
 
 use std::num::NonZeroI32;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome, RefreshTicket};
 use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
-use pg_bearer_core::freshness::{FreshnessBounds, ResponseCacheHeaders};
+use pg_bearer_core::freshness::FreshnessBounds;
 use pg_bearer_core::jwks::{JwksLimits, KeyFilter, KeySet};
+use pg_bearer_core::reason::Reason;
 use pgrx::pg_sys;
 
+use crate::clock::now_ms;
+use crate::fetch::{fetch, transport_tag};
 use crate::gucs::Settings;
-use crate::http::{self, HttpPolicy, HttpResponse};
-use crate::shmem::{Claim, SharedCache, JWKS_MAX, META_MAX};
+use crate::refusal::Failure;
+use crate::shmem::{Claim, SharedCache};
 
 /// Keys of one issuer, parsed for this login.
 pub(crate) struct Keys {
@@ -40,42 +44,8 @@ impl Keys {
     }
 }
 
-/// Why no keys could be had. `code()` is the stable log reason; `detail` is token-free.
-#[derive(Debug)]
-pub(crate) struct KeysError {
-    pub code: &'static str,
-    pub detail: String,
-}
-
-impl KeysError {
-    pub(crate) fn new(code: &'static str, detail: impl Into<String>) -> Self {
-        KeysError {
-            code,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// How providers are reached under these settings (the CA file, plain HTTP). Part of every
-/// shared-cache key: what was fetched one way is never used after a reload changes the way.
-pub(crate) fn transport_tag(settings: &Settings) -> String {
-    format!(
-        "ca={}|http={}",
-        settings.ca_file,
-        u8::from(settings.allow_http)
-    )
-}
-
-/// Milliseconds since the Unix epoch: the cache's clock, the same in every backend.
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 /// The cache policy the settings describe.
-pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, KeysError> {
+pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, Failure> {
     let mut policy = CachePolicy::default();
     policy.freshness = FreshnessBounds {
         floor_secs: settings.cache_min,
@@ -92,7 +62,7 @@ pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, KeysError
         .max(policy.poll_interval);
     policy
         .check()
-        .map_err(|e| KeysError::new("not_configured", format!("cache settings: {e}")))?;
+        .map_err(|e| Failure::new(Reason::NotConfigured, format!("cache settings: {e}")))?;
     Ok(policy)
 }
 
@@ -108,10 +78,10 @@ pub(crate) fn keys(
     need: Need,
     settings: &Settings,
     filter: Option<KeyFilter<'_>>,
-) -> Result<Keys, KeysError> {
+) -> Result<Keys, Failure> {
     let policy = cache_policy(settings)?;
     let source = KeySource::parse(key_source, settings.allow_http)
-        .map_err(|e| KeysError::new("not_configured", format!("key source: {e}")))?;
+        .map_err(|e| Failure::new(Reason::NotConfigured, format!("key source: {e}")))?;
     let cache = SharedCache::attach();
     // Keys are cached per issuer, key source *and* transport: changing pg_bearer.jwks (or the
     // issuers file's jwks), the CA file or plain-HTTP permission takes effect at the next
@@ -122,14 +92,15 @@ pub(crate) fn keys(
         transport_tag(settings)
     );
     if slot_name.len() > crate::shmem::ISSUER_MAX {
-        return Err(KeysError::new(
-            "not_configured",
+        return Err(Failure::new(
+            Reason::NotConfigured,
             "issuer and key source are too long to cache",
         ));
     }
     // SAFETY: MyProcPid (miscadmin.h) is set at backend start and never changes.
     let pid = unsafe { pg_sys::MyProcPid };
-    let me = NonZeroI32::new(pid).ok_or_else(|| KeysError::new("internal", "no backend PID"))?;
+    let me =
+        NonZeroI32::new(pid).ok_or_else(|| Failure::new(Reason::Internal, "no backend PID"))?;
     let issuer = target.issuer();
     let waiting_since = now_ms();
     loop {
@@ -144,12 +115,12 @@ pub(crate) fn keys(
                 .then(|| slot.data());
                 (decision, data, slot.state.generation())
             })
-            .ok_or_else(|| KeysError::new("cache_full", "no shared cache slot is free"))?;
+            .ok_or_else(|| Failure::new(Reason::CacheFull, "no shared cache slot is free"))?;
         match decision {
             LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing => {
                 let (meta, jwks) = data.unwrap_or_default();
                 if jwks.is_empty() {
-                    return Err(KeysError::new("keys_unavailable", "no keys cached"));
+                    return Err(Failure::new(Reason::KeysUnavailable, "no keys cached"));
                 }
                 return parse(meta, &jwks, generation, filter);
             }
@@ -191,7 +162,7 @@ pub(crate) fn keys(
                     Err(e) => {
                         crate::log::warning(&format!(
                             "key refresh failed: reason={} issuer=\"{}\" detail=\"{}\"",
-                            e.code,
+                            e.reason,
                             crate::log::printable(issuer),
                             crate::log::printable(&e.detail)
                         ));
@@ -218,16 +189,16 @@ pub(crate) fn keys(
                 match policy.wait_step_ms(waiting_since, now_ms(), owner_deadline) {
                     Some(ms) => sleep_interruptibly(ms),
                     None => {
-                        return Err(KeysError::new(
-                            "keys_unavailable",
+                        return Err(Failure::new(
+                            Reason::KeysUnavailable,
                             "timed out waiting for another backend's key refresh",
                         ))
                     }
                 }
             }
             LookupDecision::Unavailable { .. } => {
-                return Err(KeysError::new(
-                    "keys_unavailable",
+                return Err(Failure::new(
+                    Reason::KeysUnavailable,
                     "provider unreachable recently; retrying after backoff",
                 ))
             }
@@ -285,10 +256,10 @@ fn parse(
     jwks: &[u8],
     generation: u64,
     filter: Option<KeyFilter<'_>>,
-) -> Result<Keys, KeysError> {
+) -> Result<Keys, Failure> {
     let set = match filter {
         Some(filter) => KeySet::from_jwks_json_for(jwks, &JwksLimits::default(), filter)
-            .map_err(|e| KeysError::new("bad_jwks", e.code()))?,
+            .map_err(|e| Failure::new(Reason::BadJwks, e.code()))?,
         // Only the metadata is wanted; the stored JWKS was checked when it was fetched.
         None => KeySet::default(),
     };
@@ -297,158 +268,6 @@ fn parse(
         generation,
         meta,
     })
-}
-
-/// What one successful refresh brings back.
-struct Fetched {
-    meta: Vec<u8>,
-    jwks: Vec<u8>,
-    fresh_for: u32,
-}
-
-pub(crate) fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
-    HttpPolicy {
-        timeout: settings.http_timeout,
-        ca_file: Some(settings.ca_file.clone()).filter(|s| !s.is_empty()),
-        allow_http: settings.allow_http,
-        max_body,
-    }
-}
-
-/// Discovery (unless the keys' location is configured) and the JWKS. Checks everything before
-/// anything is cached: the metadata's issuer, the JWKS's shape and size.
-fn fetch(
-    target: &IssuerTarget,
-    source: &KeySource,
-    settings: &Settings,
-) -> Result<Fetched, KeysError> {
-    let bounds = FreshnessBounds {
-        floor_secs: settings.cache_min,
-        ceiling_secs: settings.cache_max,
-        default_secs: settings.cache_default,
-    };
-    if crate::gucs::test_fault("panic_in_key_refresh") {
-        panic!("injected fault: panic in key refresh");
-    }
-    let (meta, jwks_uri) = match source {
-        KeySource::StaticFile(path) => {
-            let jwks = crate::files::read_capped(path, JWKS_MAX)
-                .map_err(|e| KeysError::new("jwks_unavailable", format!("{path}: {e}")))?;
-            check_jwks(&jwks)?;
-            // A file is configuration: re-read it at the cache floor.
-            return Ok(Fetched {
-                meta: Vec::new(),
-                jwks,
-                fresh_for: bounds.floor_secs,
-            });
-        }
-        KeySource::JwksUri(uri) => (Vec::new(), uri.clone()),
-        KeySource::Discovery => {
-            let metadata = discover(target, settings)?;
-            let uri = metadata
-                .require_jwks_uri()
-                .map_err(|e| KeysError::new("discovery_failed", e.to_string()))?
-                .to_owned();
-            (metadata.to_bytes(), uri)
-        }
-    };
-    let response = json_get(&jwks_uri, settings, JWKS_MAX, "jwks_unavailable")?;
-    check_jwks(&response.body)?;
-    let received = now_ms() / 1000;
-    let fresh_for = ResponseCacheHeaders {
-        cache_control: response.cache_control.as_deref(),
-        expires: response.expires.as_deref(),
-        date: response.date.as_deref(),
-        age: response.age.as_deref(),
-    }
-    .lifetime_secs(received, &bounds);
-    if meta.len() > META_MAX {
-        return Err(KeysError::new(
-            "discovery_failed",
-            "metadata too large to cache",
-        ));
-    }
-    Ok(Fetched {
-        meta,
-        jwks: response.body,
-        fresh_for,
-    })
-}
-
-fn check_jwks(jwks: &[u8]) -> Result<(), KeysError> {
-    if jwks.len() > JWKS_MAX {
-        return Err(KeysError::new("bad_jwks", "too_large"));
-    }
-    let set = KeySet::from_jwks_json(jwks, &JwksLimits::default())
-        .map_err(|e| KeysError::new("bad_jwks", e.code()))?;
-    if set.keys().is_empty() {
-        return Err(KeysError::new("bad_jwks", "no usable signing key"));
-    }
-    Ok(())
-}
-
-/// Tries each discovery URL in turn; the first document whose `issuer` matches wins.
-fn discover(target: &IssuerTarget, settings: &Settings) -> Result<ProviderMetadata, KeysError> {
-    let mut last = KeysError::new("discovery_failed", "no discovery URL");
-    // The next URL is tried only when one is not found: any other failure (an issuer
-    // mismatch above all) is final.
-    for url in target.discovery_urls() {
-        match json_get(url, settings, 256 * 1024, "discovery_failed") {
-            Ok(response) => {
-                return ProviderMetadata::from_json(
-                    &response.body,
-                    target.issuer(),
-                    settings.allow_http,
-                )
-                .map_err(|e| KeysError::new("discovery_failed", format!("{url}: {e}")));
-            }
-            Err(e) if e.detail == "HTTP 404" => {
-                last = KeysError::new(e.code, format!("{url}: {}", e.detail))
-            }
-            Err(e) => return Err(KeysError::new(e.code, format!("{url}: {}", e.detail))),
-        }
-    }
-    Err(last)
-}
-
-/// GET a JSON document: 200 with a JSON media type, or an error coded `code`.
-fn json_get(
-    url: &str,
-    settings: &Settings,
-    max_body: usize,
-    code: &'static str,
-) -> Result<HttpResponse, KeysError> {
-    let response = http::get_json(url, &http_policy(settings, max_body))
-        .map_err(|e| KeysError::new(code, e.to_string()))?;
-    require_json_200(response, code)
-}
-
-/// The response if it is `200` with a JSON media type, else an error coded `code`.
-pub(crate) fn require_json_200(
-    response: HttpResponse,
-    code: &'static str,
-) -> Result<HttpResponse, KeysError> {
-    if response.status != 200 {
-        return Err(KeysError::new(code, format!("HTTP {}", response.status)));
-    }
-    let json = response
-        .content_type
-        .as_deref()
-        .map(|ct| {
-            let media = ct
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            media == "application/json"
-                || (media.starts_with("application/") && media.ends_with("+json"))
-        })
-        .unwrap_or(false);
-    if !json {
-        return Err(KeysError::new(code, "response is not JSON"));
-    }
-    Ok(response)
 }
 
 /// Sleeps on the backend's latch, waking for interrupts (terminate, authentication timeout)

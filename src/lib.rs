@@ -11,6 +11,8 @@
 
 use pgrx::prelude::*;
 
+mod clock;
+mod fetch;
 mod ffi;
 mod files;
 mod gucs;
@@ -19,6 +21,7 @@ mod http;
 mod keys;
 mod log;
 mod opaque;
+mod refusal;
 mod shmem;
 mod validator;
 

@@ -3,21 +3,29 @@
 //! "OAuth bearer authentication failed". No function here accepts the token: callers pass
 //! reason codes and values that were checked to be safe to print.
 
+use pg_bearer_core::reason::{LogLevel, Outcome, Reason};
 use pgrx::pg_sys::elog::PgLogLevel;
 use pgrx::pg_sys::errcodes::PgSqlErrorCode;
 
-/// One line for a refused token: a stable reason code, then the context that helps a DBA.
-pub(crate) fn rejected(reason: &str, issuer: Option<&str>, detail: &str) {
+/// One line for a login that did not succeed: a stable reason code, then the context that
+/// helps a DBA. The reason's level picks the SQLSTATE: 28000 for verdicts on the token, 01000
+/// for what needs a DBA, XX000 for pg_bearer's own failures.
+pub(crate) fn rejected(reason: Reason, issuer: Option<&str>, detail: &str) {
     let issuer = issuer.map(printable).unwrap_or_else(|| "-".into());
-    let mut line = format!("pg_bearer: token rejected: reason={reason} issuer=\"{issuer}\"");
+    let mut line = format!(
+        "pg_bearer: token rejected: reason={} issuer=\"{issuer}\"",
+        reason.code()
+    );
     if !detail.is_empty() {
         line.push(' ');
         line.push_str(detail);
     }
-    server_only(
-        PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
-        line,
-    );
+    let code = match (reason.outcome(), reason.level()) {
+        (Outcome::InternalFailure, _) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        (_, LogLevel::Warning) => PgSqlErrorCode::ERRCODE_WARNING,
+        (_, LogLevel::Log) => PgSqlErrorCode::ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION,
+    };
+    server_only(code, line);
 }
 
 /// A failure of pg_bearer itself (not of the token): the login fails as an internal error.

@@ -19,26 +19,8 @@ use pg_bearer_core::result_cache::{self, EntryKind, Lookup};
 
 use crate::gucs::Settings;
 use crate::http;
-use crate::keys::{self, KeysError};
+use crate::refusal::{Failure, Refusal};
 use crate::shmem::ResultCache;
-
-/// Why an opaque token was refused: a token verdict, or the provider could not be asked.
-pub(crate) enum Refusal {
-    Token(Rejection),
-    Provider(KeysError),
-}
-
-impl From<KeysError> for Refusal {
-    fn from(e: KeysError) -> Self {
-        Refusal::Provider(e)
-    }
-}
-
-impl From<Rejection> for Refusal {
-    fn from(r: Rejection) -> Self {
-        Refusal::Token(r)
-    }
-}
 
 /// Everything one opaque-token check needs.
 pub(crate) struct OpaqueCheck<'a> {
@@ -58,7 +40,11 @@ impl OpaqueCheck<'_> {
     /// The result-cache scope: the issuer and how its provider is reached, so that answers
     /// fetched one way are not used after a reload changes the way.
     fn scope(&self) -> String {
-        format!("{}\n{}", self.issuer, keys::transport_tag(self.settings))
+        format!(
+            "{}\n{}",
+            self.issuer,
+            crate::fetch::transport_tag(self.settings)
+        )
     }
 
     /// Refuses, without a request, a cache miss over the issuer's unknown-token budget.
@@ -67,15 +53,14 @@ impl OpaqueCheck<'_> {
             return Ok(());
         }
         let key = request_budget::budget_key(&self.scope());
-        let now = keys::now_ms();
+        let now = crate::clock::now_ms();
         let policy = self.settings.unknown_token_budget;
         let allowed = ResultCache::attach()
             .with_budgets(|budgets| request_budget::try_take(budgets, &key, now, policy));
         if allowed {
             Ok(())
         } else {
-            Err(KeysError::new(
-                "rate_limited",
+            Err(Failure::new(Reason::RateLimited,
                 "too many tokens unknown to the result cache for this issuer (pg_bearer.unknown_token_rate); the provider was not asked",
             )
             .into())
@@ -95,8 +80,12 @@ pub(crate) fn introspect(
             _ => Ok(verify_introspection(&body, &check.request, check.policy)?),
         };
     }
-    check_endpoint_url(endpoint, check.settings.allow_http)
-        .map_err(|e| KeysError::new("not_configured", format!("introspection endpoint: {e}")))?;
+    check_endpoint_url(endpoint, check.settings.allow_http).map_err(|e| {
+        Failure::new(
+            Reason::NotConfigured,
+            format!("introspection endpoint: {e}"),
+        )
+    })?;
     let secret = client_secret(&check.opaque.client_secret)?;
     check.spend_budget()?;
     let request = introspection_request(
@@ -107,12 +96,12 @@ pub(crate) fn introspect(
     );
     let response = http::post_form(
         endpoint,
-        &keys::http_policy(check.settings, MAX_RESPONSE_LEN),
+        &crate::fetch::http_policy(check.settings, MAX_RESPONSE_LEN),
         request.body,
         request.authorization,
     )
-    .map_err(|e| KeysError::new("introspection_failed", e.to_string()))?;
-    let response = keys::require_json_200(response, "introspection_failed")?;
+    .map_err(|e| Failure::new(Reason::IntrospectionFailed, e.to_string()))?;
+    let response = crate::fetch::require_json_200(response, Reason::IntrospectionFailed)?;
     let verdict = verify_introspection(&response.body, &check.request, check.policy);
     remember(
         &key,
@@ -131,19 +120,19 @@ pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<Opaque
         return Ok(verify_userinfo(&body, &check.request, check.policy)?);
     }
     check_endpoint_url(endpoint, check.settings.allow_http)
-        .map_err(|e| KeysError::new("not_configured", format!("userinfo endpoint: {e}")))?;
+        .map_err(|e| Failure::new(Reason::NotConfigured, format!("userinfo endpoint: {e}")))?;
     check.spend_budget()?;
     let response = http::get_with_bearer(
         endpoint,
-        &keys::http_policy(check.settings, MAX_RESPONSE_LEN),
+        &crate::fetch::http_policy(check.settings, MAX_RESPONSE_LEN),
         check.token,
     )
-    .map_err(|e| KeysError::new("userinfo_failed", e.to_string()))?;
+    .map_err(|e| Failure::new(Reason::UserinfoFailed, e.to_string()))?;
     if response.status == 401 || response.status == 403 {
         // The provider refuses the token itself.
         return Err(Refusal::Token(Reason::TokenInactive.into()));
     }
-    let response = keys::require_json_200(response, "userinfo_failed")?;
+    let response = crate::fetch::require_json_200(response, Reason::UserinfoFailed)?;
     let verdict = verify_userinfo(&response.body, &check.request, check.policy);
     remember(
         &key,
@@ -156,7 +145,7 @@ pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<Opaque
 }
 
 fn cached(key: &[u8; 32]) -> Option<(EntryKind, Vec<u8>)> {
-    let now = keys::now_ms();
+    let now = crate::clock::now_ms();
     ResultCache::attach().with_entries(|entries| result_cache::lookup(entries, key, now))
 }
 
@@ -173,7 +162,7 @@ fn remember(
         // Refused by this line's policy, or malformed: judged again next time.
         Err(_) => return,
     };
-    let now = keys::now_ms();
+    let now = crate::clock::now_ms();
     let ttl = result_cache::ttl_ms(
         now,
         kind,
@@ -187,13 +176,16 @@ fn remember(
 }
 
 /// The client secret, from the issuers file or the file named by the settings.
-fn client_secret(source: &SecretSource) -> Result<String, KeysError> {
+fn client_secret(source: &SecretSource) -> Result<String, Failure> {
     match source {
-        SecretSource::None => Err(KeysError::new("not_configured", "no client secret")),
+        SecretSource::None => Err(Failure::new(Reason::NotConfigured, "no client secret")),
         SecretSource::Inline(secret) => Ok(secret.clone()),
         SecretSource::File(path) => {
             let checked = crate::files::read_secret(path, 4096).map_err(|e| {
-                KeysError::new("not_configured", format!("client secret file {path}: {e}"))
+                Failure::new(
+                    Reason::NotConfigured,
+                    format!("client secret file {path}: {e}"),
+                )
             })?;
             if let Some(w) = checked.warning {
                 crate::log::warning(&format!(
@@ -203,15 +195,15 @@ fn client_secret(source: &SecretSource) -> Result<String, KeysError> {
             }
             let bytes = checked.bytes;
             let text = String::from_utf8(bytes).map_err(|_| {
-                KeysError::new(
-                    "not_configured",
+                Failure::new(
+                    Reason::NotConfigured,
                     format!("client secret file {path}: not UTF-8"),
                 )
             })?;
             let secret = text.trim();
             if secret.is_empty() {
-                return Err(KeysError::new(
-                    "not_configured",
+                return Err(Failure::new(
+                    Reason::NotConfigured,
                     format!("client secret file {path} is empty"),
                 ));
             }

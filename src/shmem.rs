@@ -1,5 +1,6 @@
-//! The key cache shared by every backend: one DSM-registry segment with an LWLock and a slot
-//! per issuer.
+//! The caches shared by every backend, in two DSM-registry segments attached by one routine
+//! ([`attach_segment`]): the key cache (an LWLock and a slot per issuer) and the result cache
+//! (introspection and userinfo answers, and the per-issuer request budgets).
 //!
 //! Every connection is a fresh forked process, so a cache in process memory would be empty at
 //! every login. `GetNamedDSMSegment` (PostgreSQL 17+, `storage/dsm_registry.h`) creates the
@@ -38,15 +39,6 @@ const _: () = assert!(
     IssuerCacheState::LAYOUT_VERSION == 1,
     "bump SEGMENT_VERSION with the state layout"
 );
-
-fn segment_name() -> std::ffi::CString {
-    let name = format!(
-        "pg_bearer_key_cache_v{SEGMENT_VERSION}_{}",
-        size_of::<Shared>()
-    );
-    // The name is ASCII letters, digits and underscores: no NUL.
-    std::ffi::CString::new(name).unwrap_or_default()
-}
 
 /// Whether [`SharedCache::with_slot`] may take a slot for an issuer that has none.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -111,8 +103,7 @@ impl Slot {
 
 #[repr(C)]
 struct Shared {
-    lock: pg_sys::LWLock,
-    tranche_id: i32,
+    header: SegmentHeader,
     slots: [Slot; SLOTS],
 }
 
@@ -121,51 +112,88 @@ pub(crate) struct SharedCache {
     shared: *mut Shared,
 }
 
-static ATTACHED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+/// The start of every segment: its lock and the lock's tranche.
+#[repr(C)]
+struct SegmentHeader {
+    lock: pg_sys::LWLock,
+    tranche_id: i32,
+}
 
-/// Zeroes a new segment and sets up its lock. Runs once per server, under the DSM registry's
-/// own lock, in whichever backend first asks for the segment.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn init_segment(ptr: *mut c_void) {
-    let shared = ptr.cast::<Shared>();
-    // SAFETY: GetNamedDSMSegment hands us `size_of::<Shared>()` writable bytes; all-zero is a
-    // valid Shared (unused slots, empty state). LWLockNewTrancheId/LWLockInitialize
+/// Zeroes a new segment of `size` bytes and sets up the lock in its [`SegmentHeader`]. Runs
+/// once per server, under the DSM registry's own lock, in whichever backend first asks.
+///
+/// # Safety
+/// `ptr` points to `size` writable bytes that start with a `SegmentHeader`, and all-zero
+/// bytes are a valid value of the segment's type.
+unsafe fn init_header(ptr: *mut c_void, size: usize) {
+    let header = ptr.cast::<SegmentHeader>();
+    // SAFETY: guaranteed by the caller. LWLockNewTrancheId/LWLockInitialize
     // (storage/lwlock.h) initialise the lock in place, as the DSM registry documents.
     unsafe {
-        std::ptr::write_bytes(ptr.cast::<u8>(), 0, size_of::<Shared>());
-        (*shared).tranche_id = pg_sys::LWLockNewTrancheId();
-        pg_sys::LWLockInitialize(&raw mut (*shared).lock, (*shared).tranche_id);
+        std::ptr::write_bytes(ptr.cast::<u8>(), 0, size);
+        (*header).tranche_id = pg_sys::LWLockNewTrancheId();
+        pg_sys::LWLockInitialize(&raw mut (*header).lock, (*header).tranche_id);
     }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn init_segment(ptr: *mut c_void) {
+    // SAFETY: GetNamedDSMSegment hands us size_of::<Shared>() writable bytes; Shared starts
+    // with its header and all-zero is a valid Shared (unused slots, empty state).
+    unsafe { init_header(ptr, size_of::<Shared>()) }
+}
+
+/// Maps the named segment of type `T` (creating it on first use server-wide, with `init`) and
+/// remembers the mapping in `attached`. Idempotent per backend.
+///
+/// # Safety
+/// `T` is `#[repr(C)]`, starts with a [`SegmentHeader`], and `init` initialises a new segment
+/// of `size_of::<T>()` bytes (through [`init_header`]).
+unsafe fn attach_segment<T>(
+    name: &str,
+    init: unsafe extern "C-unwind" fn(*mut c_void),
+    tranche: &'static std::ffi::CStr,
+    attached: &AtomicPtr<T>,
+) -> *mut T {
+    let existing = attached.load(Ordering::Relaxed);
+    if !existing.is_null() {
+        return existing;
+    }
+    // The name carries the layout version and the size: a server keeps a segment until it
+    // restarts, and a library upgraded meanwhile must get a new segment rather than read (or
+    // fail to attach to) the old layout. ASCII letters, digits and underscores: no NUL.
+    let name = std::ffi::CString::new(format!("{name}_{}", size_of::<T>())).unwrap_or_default();
+    let mut found = false;
+    // SAFETY: GetNamedDSMSegment (storage/dsm_registry.h) returns a mapping of at least the
+    // requested size, valid for the rest of this backend's life, initialised by `init` exactly
+    // once server-wide. It raises ERROR only on out-of-memory or a size mismatch with an
+    // existing segment of the same name (prevented by the size in the name); pgrx turns that
+    // ERROR into a panic, which validate_cb catches and reports as an internal error.
+    let segment = unsafe {
+        pg_sys::GetNamedDSMSegment(name.as_ptr(), size_of::<T>(), Some(init), &mut found)
+    };
+    let header = segment.cast::<SegmentHeader>();
+    // SAFETY: the segment starts with its header, whose tranche id `init` set.
+    // LWLockRegisterTranche only records the name in this backend (for wait events).
+    unsafe { pg_sys::LWLockRegisterTranche((*header).tranche_id, tranche.as_ptr()) };
+    let segment = segment.cast::<T>();
+    attached.store(segment, Ordering::Relaxed);
+    segment
 }
 
 impl SharedCache {
     /// Maps the segment (creating it on first use server-wide). Idempotent per backend.
     pub(crate) fn attach() -> SharedCache {
-        let existing = ATTACHED.load(Ordering::Relaxed);
-        if !existing.is_null() {
-            return SharedCache { shared: existing };
-        }
-        let mut found = false;
-        let name = segment_name();
-        // SAFETY: GetNamedDSMSegment (storage/dsm_registry.h) returns a mapping of at least
-        // the requested size, valid for the rest of this backend's life, initialised by
-        // init_segment exactly once server-wide. It raises ERROR only on out-of-memory or a
-        // size mismatch with an existing segment of the same name (prevented by the size in
-        // the name); pgrx turns that ERROR into a panic, which validate_cb catches and reports
-        // as an internal error.
+        static ATTACHED: AtomicPtr<Shared> = AtomicPtr::new(std::ptr::null_mut());
+        // SAFETY: Shared is repr(C), starts with its header, and init_segment initialises it.
         let shared = unsafe {
-            pg_sys::GetNamedDSMSegment(
-                name.as_ptr(),
-                size_of::<Shared>(),
-                Some(init_segment),
-                &mut found,
+            attach_segment(
+                &format!("pg_bearer_key_cache_v{SEGMENT_VERSION}"),
+                init_segment,
+                c"pg_bearer",
+                &ATTACHED,
             )
-        }
-        .cast::<Shared>();
-        // SAFETY: shared is the mapped segment; the tranche id was set by init_segment.
-        // LWLockRegisterTranche only records the name in this backend (for wait events).
-        unsafe { pg_sys::LWLockRegisterTranche((*shared).tranche_id, c"pg_bearer".as_ptr()) };
-        ATTACHED.store(shared, Ordering::Relaxed);
+        };
         SharedCache { shared }
     }
 
@@ -184,7 +212,7 @@ impl SharedCache {
             return None;
         }
         // SAFETY: the segment's lock, initialised by init_segment.
-        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).header.lock) };
         // SAFETY: the segment is mapped for the backend's life and we hold its exclusive lock,
         // so no other backend reads or writes the slots meanwhile.
         let slots = unsafe { &mut (*self.shared).slots };
@@ -246,8 +274,7 @@ const BUDGETS: usize = 16;
 
 #[repr(C)]
 struct ResultShared {
-    lock: pg_sys::LWLock,
-    tranche_id: i32,
+    header: SegmentHeader,
     entries: [ResultEntry; RESULT_ENTRIES],
     /// Per-issuer bounds on provider requests for tokens not in `entries`.
     budgets: [RequestBudget; BUDGETS],
@@ -258,55 +285,34 @@ pub(crate) struct ResultCache {
     shared: *mut ResultShared,
 }
 
-static RESULTS_ATTACHED: AtomicPtr<ResultShared> = AtomicPtr::new(std::ptr::null_mut());
-
 #[pgrx::pg_guard]
 unsafe extern "C-unwind" fn init_result_segment(ptr: *mut c_void) {
-    let shared = ptr.cast::<ResultShared>();
-    // SAFETY: as in init_segment: size_of::<ResultShared>() writable bytes, all-zero is a
-    // valid table of empty entries, the lock is initialised in place.
-    unsafe {
-        std::ptr::write_bytes(ptr.cast::<u8>(), 0, size_of::<ResultShared>());
-        (*shared).tranche_id = pg_sys::LWLockNewTrancheId();
-        pg_sys::LWLockInitialize(&raw mut (*shared).lock, (*shared).tranche_id);
-    }
+    // SAFETY: as in init_segment: size_of::<ResultShared>() writable bytes, starting with the
+    // header; all-zero is a table of empty entries and unused budgets.
+    unsafe { init_header(ptr, size_of::<ResultShared>()) }
 }
 
 impl ResultCache {
     /// Maps the segment (creating it on first use server-wide). Idempotent per backend.
     pub(crate) fn attach() -> ResultCache {
-        let existing = RESULTS_ATTACHED.load(Ordering::Relaxed);
-        if !existing.is_null() {
-            return ResultCache { shared: existing };
-        }
-        let name = std::ffi::CString::new(format!(
-            "pg_bearer_result_cache_v{RESULT_SEGMENT_VERSION}_{}",
-            size_of::<ResultShared>()
-        ))
-        .unwrap_or_default();
-        let mut found = false;
-        // SAFETY: as in SharedCache::attach.
+        static ATTACHED: AtomicPtr<ResultShared> = AtomicPtr::new(std::ptr::null_mut());
+        // SAFETY: ResultShared is repr(C), starts with its header, and init_result_segment
+        // initialises it.
         let shared = unsafe {
-            pg_sys::GetNamedDSMSegment(
-                name.as_ptr(),
-                size_of::<ResultShared>(),
-                Some(init_result_segment),
-                &mut found,
+            attach_segment(
+                &format!("pg_bearer_result_cache_v{RESULT_SEGMENT_VERSION}"),
+                init_result_segment,
+                c"pg_bearer_results",
+                &ATTACHED,
             )
-        }
-        .cast::<ResultShared>();
-        // SAFETY: as in SharedCache::attach.
-        unsafe {
-            pg_sys::LWLockRegisterTranche((*shared).tranche_id, c"pg_bearer_results".as_ptr())
         };
-        RESULTS_ATTACHED.store(shared, Ordering::Relaxed);
         ResultCache { shared }
     }
 
     /// Runs `f` on the entry table under the exclusive lock (plain data only, no I/O).
     pub(crate) fn with_entries<R>(&self, f: impl FnOnce(&mut [ResultEntry]) -> R) -> R {
         // SAFETY: the segment's lock, initialised by init_result_segment.
-        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).header.lock) };
         // SAFETY: mapped for the backend's life; we hold the exclusive lock.
         let entries = unsafe { &mut (*self.shared).entries };
         f(entries)
@@ -315,7 +321,7 @@ impl ResultCache {
     /// Runs `f` on the per-issuer request budgets under the exclusive lock (plain data only).
     pub(crate) fn with_budgets<R>(&self, f: impl FnOnce(&mut [RequestBudget]) -> R) -> R {
         // SAFETY: the segment's lock, initialised by init_result_segment.
-        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).lock) };
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).header.lock) };
         // SAFETY: mapped for the backend's life; we hold the exclusive lock.
         let budgets = unsafe { &mut (*self.shared).budgets };
         f(budgets)

@@ -22,12 +22,11 @@ use pg_bearer_core::envelope::{self, Route};
 use pg_bearer_core::introspection::OpaqueRequest;
 use pg_bearer_core::jwks::KeyFilter;
 use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
-use pg_bearer_core::reason::Reason;
-use pg_bearer_core::reason::Rejection;
+use pg_bearer_core::reason::{Outcome, Reason, Rejection};
 
 use crate::gucs::Settings;
-use crate::keys::KeysError;
-use crate::opaque::{self, OpaqueCheck, Refusal};
+use crate::opaque::{self, OpaqueCheck};
+use crate::refusal::{Failure, Refusal};
 use crate::{files, hba::HbaOAuth, keys, log};
 
 static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
@@ -140,39 +139,47 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         return Decision::Internal;
     };
     let issuer = Some(hba.issuer.as_str());
-    let refuse = |reason: &str, detail: &str| {
+    let refuse = |reason: Reason, detail: &str| {
         log::rejected(reason, issuer, detail);
-        Decision::Refused
+        match reason.outcome() {
+            Outcome::Refused => Decision::Refused,
+            Outcome::InternalFailure => Decision::Internal,
+        }
     };
     let settings = Settings::current();
     let target = match IssuerTarget::from_hba(&hba.issuer, settings.allow_http) {
         Ok(t) => t,
-        Err(e) => return refuse("not_configured", &detail("pg_hba issuer", &e.to_string())),
+        Err(e) => {
+            return refuse(
+                Reason::NotConfigured,
+                &detail("pg_hba issuer", &e.to_string()),
+            )
+        }
     };
     let config = match issuer_config(&settings, target.issuer()) {
         Ok(c) => c,
-        Err(why) => return refuse("not_configured", &detail("configuration", &why)),
+        Err(why) => return refuse(Reason::NotConfigured, &detail("configuration", &why)),
     };
     if let Err(r) = check_line(&config.policy, &hba.scope, hba.delegate_ident_mapping) {
-        return refuse(r.reason.code(), &context(&r));
+        return refuse(r.reason, &context(&r));
     }
     // The server has checked the b64token character set, so this is ASCII.
     let Ok(token) = std::str::from_utf8(token) else {
-        return refuse("malformed_token", "");
+        return refuse(Reason::MalformedToken, "");
     };
     // Compared byte for byte with role claims: never lossily converted.
     let Ok(role) = std::str::from_utf8(role) else {
         return refuse(
-            "bad_role",
+            Reason::BadRole,
             &detail("detail", "the requested role is not valid UTF-8"),
         );
     };
     // The JWT path caps its input itself; an opaque token gets the same cap before it is
     // hashed or sent anywhere.
     if token.len() > envelope::MAX_TOKEN_LEN {
-        return refuse(Reason::TokenTooLarge.code(), "");
+        return refuse(Reason::TokenTooLarge, "");
     }
-    let now = keys::now_ms() / 1000;
+    let now = crate::clock::now_ms() / 1000;
     let login = Login {
         token,
         role,
@@ -191,8 +198,8 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
     };
     match outcome {
         Ok(authn_id) => Decision::Authorized { authn_id },
-        Err(Refusal::Provider(e)) => refuse(e.code, &detail("detail", &e.detail)),
-        Err(Refusal::Token(r)) => refuse(r.reason.code(), &context(&r)),
+        Err(Refusal::Provider(e)) => refuse(e.reason, &detail("detail", &e.detail)),
+        Err(Refusal::Token(r)) => refuse(r.reason, &context(&r)),
     }
 }
 
@@ -279,21 +286,20 @@ impl Login<'_> {
                 .as_ref()
                 .and_then(|m| m.userinfo_endpoint().map(str::to_owned))
                 .ok_or_else(|| {
-                    KeysError::new(
-                        "not_configured",
+                    Failure::new(
+                        Reason::NotConfigured,
                         "no userinfo endpoint in the provider's metadata",
                     )
                 })?;
             return Ok(opaque::userinfo(&self.opaque_check(), &endpoint)?.authn_id);
         }
-        Err(KeysError::new(
-            "opaque_token",
+        Err(Failure::new(Reason::OpaqueToken,
             "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
         )
         .into())
     }
 
-    fn keys(&self, need: Need, filter: Option<KeyFilter<'_>>) -> Result<keys::Keys, KeysError> {
+    fn keys(&self, need: Need, filter: Option<KeyFilter<'_>>) -> Result<keys::Keys, Failure> {
         keys::keys(
             self.target,
             &self.config.key_source,
@@ -325,10 +331,10 @@ impl Login<'_> {
 fn introspection_endpoint(
     opaque: &OpaqueSettings,
     metadata: Option<&ProviderMetadata>,
-) -> Result<String, KeysError> {
+) -> Result<String, Failure> {
     if !opaque.introspection_configured() {
-        return Err(KeysError::new(
-            "not_configured",
+        return Err(Failure::new(
+            Reason::NotConfigured,
             "introspection needs pg_bearer.client_id and pg_bearer.client_secret_file",
         ));
     }
@@ -338,8 +344,8 @@ fn introspection_endpoint(
     metadata
         .and_then(|m| m.introspection_endpoint().map(str::to_owned))
         .ok_or_else(|| {
-            KeysError::new(
-                "not_configured",
+            Failure::new(
+                Reason::NotConfigured,
                 "no introspection endpoint (set pg_bearer.introspection_endpoint)",
             )
         })

@@ -1,8 +1,11 @@
-//! Why a token was rejected: one stable code per check, and the [`Rejection`] the verifier
+//! Why a login was refused or failed: one enum, [`Reason`], for every check of the token, of
+//! the configuration and of the provider's answers, and the [`Rejection`] the verifier
 //! returns.
 //!
-//! Codes are meant for the server log (at COMMERROR, never shown to the client) and are part
-//! of the module's interface: they are never renamed, only added.
+//! Each reason carries a stable code, the [`Outcome`] it gives the login (a refusal, or an
+//! internal failure of the module) and the [`LogLevel`] of its line. Codes are meant for the
+//! server log (at COMMERROR, never shown to the client) and are part of the module's
+//! interface: they are never renamed, only added. No other place writes a reason code.
 
 use std::fmt;
 
@@ -95,6 +98,60 @@ pub enum Reason {
     /// The introspection or userinfo response is not a usable JSON object (`active` missing
     /// or not JSON `true`/`false`, invalid JSON, duplicate members, too large).
     MalformedResponse,
+    /// The token is not a JWT, and neither introspection nor userinfo is configured for the
+    /// issuer.
+    OpaqueToken,
+    /// The token is not valid UTF-8 (PostgreSQL checks its character set first, so this
+    /// should not occur).
+    MalformedToken,
+    /// The requested role name is not valid UTF-8 (it is compared byte for byte with role
+    /// claims, so it is never converted).
+    BadRole,
+    /// The discovery document could not be fetched or was refused (transport, status, media
+    /// type, size, `issuer` mismatch, no `jwks_uri`).
+    DiscoveryFailed,
+    /// The JWKS could not be fetched, or the JWKS file could not be read.
+    JwksUnavailable,
+    /// The JWKS was fetched or read but is unusable (malformed, too large, no usable key).
+    BadJwks,
+    /// No usable keys are cached and none can be fetched now (backoff after failures, or
+    /// another backend's refresh did not finish within the wait).
+    KeysUnavailable,
+    /// Every shared key-cache slot is held by a refresh in progress for another issuer, or
+    /// the issuer and key source are too long to cache.
+    CacheFull,
+    /// The introspection endpoint gave no usable answer (transport, status, media type, size).
+    IntrospectionFailed,
+    /// The userinfo endpoint gave no usable answer (its 401 and 403 are
+    /// [`Reason::TokenInactive`]).
+    UserinfoFailed,
+    /// An opaque token unknown to the result cache while the issuer's unknown-token budget is
+    /// spent: refused without asking the provider.
+    RateLimited,
+    /// pg_bearer itself failed (a panic, an identity that cannot be handed to the server, no
+    /// backend id): the callback reports an internal error.
+    Internal,
+}
+
+/// What a [`Reason`] does to the login.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The token is refused: the callback returns `true` with `authorized = false`.
+    Refused,
+    /// pg_bearer failed: the callback returns `false`, and PostgreSQL reports an internal
+    /// error in the validator module.
+    InternalFailure,
+}
+
+/// How a [`Reason`]'s log line is marked. Every line goes to the server log only (COMMERROR,
+/// never to the client).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogLevel {
+    /// A verdict on the token: expected traffic (SQLSTATE 28000).
+    Log,
+    /// Something a DBA must look at: the configuration, the provider or pg_bearer itself
+    /// (SQLSTATE 01000, or XX000 for an internal failure).
+    Warning,
 }
 
 impl Reason {
@@ -133,6 +190,46 @@ impl Reason {
             Reason::TokenInactive => "token_inactive",
             Reason::WrongTokenType => "wrong_token_type",
             Reason::MalformedResponse => "malformed_response",
+            Reason::OpaqueToken => "opaque_token",
+            Reason::MalformedToken => "malformed_token",
+            Reason::BadRole => "bad_role",
+            Reason::DiscoveryFailed => "discovery_failed",
+            Reason::JwksUnavailable => "jwks_unavailable",
+            Reason::BadJwks => "bad_jwks",
+            Reason::KeysUnavailable => "keys_unavailable",
+            Reason::CacheFull => "cache_full",
+            Reason::IntrospectionFailed => "introspection_failed",
+            Reason::UserinfoFailed => "userinfo_failed",
+            Reason::RateLimited => "rate_limited",
+            Reason::Internal => "internal",
+        }
+    }
+
+    /// What the reason does to the login: every reason refuses it, except
+    /// [`Reason::Internal`], an internal failure.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Reason::Internal => Outcome::InternalFailure,
+            _ => Outcome::Refused,
+        }
+    }
+
+    /// How its log line is marked: verdicts on the token are [`LogLevel::Log`]; the
+    /// configuration, the provider's failures, the shared cache's limits and pg_bearer's own
+    /// failures are [`LogLevel::Warning`].
+    pub fn level(self) -> LogLevel {
+        match self {
+            Reason::NotConfigured
+            | Reason::DiscoveryFailed
+            | Reason::JwksUnavailable
+            | Reason::BadJwks
+            | Reason::KeysUnavailable
+            | Reason::CacheFull
+            | Reason::IntrospectionFailed
+            | Reason::UserinfoFailed
+            | Reason::RateLimited
+            | Reason::Internal => LogLevel::Warning,
+            _ => LogLevel::Log,
         }
     }
 
@@ -170,6 +267,18 @@ impl Reason {
         Reason::TokenInactive,
         Reason::WrongTokenType,
         Reason::MalformedResponse,
+        Reason::OpaqueToken,
+        Reason::MalformedToken,
+        Reason::BadRole,
+        Reason::DiscoveryFailed,
+        Reason::JwksUnavailable,
+        Reason::BadJwks,
+        Reason::KeysUnavailable,
+        Reason::CacheFull,
+        Reason::IntrospectionFailed,
+        Reason::UserinfoFailed,
+        Reason::RateLimited,
+        Reason::Internal,
     ];
 }
 
@@ -278,6 +387,76 @@ mod tests {
             );
             assert_eq!(r.to_string(), code);
         }
+    }
+
+    #[test]
+    fn only_internal_is_an_internal_failure_and_token_verdicts_are_plain_log_lines() {
+        for r in Reason::ALL {
+            assert_eq!(
+                r.outcome() == Outcome::InternalFailure,
+                *r == Reason::Internal,
+                "{r}"
+            );
+        }
+        assert_eq!(Reason::Expired.level(), LogLevel::Log);
+        assert_eq!(Reason::NoncanonicalEncoding.level(), LogLevel::Log);
+        assert_eq!(Reason::DiscoveryFailed.level(), LogLevel::Warning);
+        assert_eq!(Reason::NotConfigured.level(), LogLevel::Warning);
+    }
+
+    #[test]
+    fn every_variant_is_listed_once_in_all() {
+        // A match without a wildcard: adding a variant without listing it fails to compile
+        // here, and listing it twice fails below.
+        let listed = |r: Reason| match r {
+            Reason::NotConfigured
+            | Reason::TokenTooLarge
+            | Reason::MalformedEnvelope
+            | Reason::NoncanonicalEncoding
+            | Reason::MalformedHeader
+            | Reason::MalformedPayload
+            | Reason::DuplicateMember
+            | Reason::AlgNotAllowed
+            | Reason::ForbiddenHeader
+            | Reason::WrongTyp
+            | Reason::UnknownKid
+            | Reason::AmbiguousKey
+            | Reason::NoMatchingKey
+            | Reason::KeyAlgMismatch
+            | Reason::BadSignature
+            | Reason::MissingClaim
+            | Reason::MalformedClaim
+            | Reason::WrongIssuer
+            | Reason::WrongAudience
+            | Reason::Expired
+            | Reason::NotYetValid
+            | Reason::IssuedInFuture
+            | Reason::LifetimeTooLong
+            | Reason::ClaimMismatch
+            | Reason::ClientNotAllowed
+            | Reason::MissingScope
+            | Reason::BadIdentity
+            | Reason::EmailNotVerified
+            | Reason::RoleNotGranted
+            | Reason::TokenInactive
+            | Reason::WrongTokenType
+            | Reason::MalformedResponse
+            | Reason::OpaqueToken
+            | Reason::MalformedToken
+            | Reason::BadRole
+            | Reason::DiscoveryFailed
+            | Reason::JwksUnavailable
+            | Reason::BadJwks
+            | Reason::KeysUnavailable
+            | Reason::CacheFull
+            | Reason::IntrospectionFailed
+            | Reason::UserinfoFailed
+            | Reason::RateLimited
+            | Reason::Internal => 1,
+        };
+        assert_eq!(Reason::ALL.iter().map(|r| listed(*r)).sum::<usize>(), 44);
+        let unique: std::collections::HashSet<_> = Reason::ALL.iter().collect();
+        assert_eq!(unique.len(), Reason::ALL.len());
     }
 
     #[test]
