@@ -3,7 +3,7 @@
 # done: Debian build packages, PostgreSQL 18 (an existing pg_config 18, else built from
 # Debian's source package), cargo-pgrx 0.18.1, `cargo pgrx init`, (when run as root) the
 # unprivileged OS user that runs `postgres`, and the test identity provider's Node packages
-# (pgrx-tests/idp). Prints `export` lines for the rest to source.
+# (pgrx-tests/fixtures/oidc-provider). Prints `export` lines for the rest to source.
 #
 # Knobs (environment): PG_CONFIG (use this pg_config 18), PG_BEARER_PREFIX (where to install a
 # PostgreSQL we build), PG_BEARER_CACHE (downloads and build trees), PG_BEARER_PG_USER.
@@ -77,8 +77,9 @@ if [ "$(id -u)" = 0 ]; then
   fi
 fi
 
-# --- 5. Node packages for the test identity provider (pgrx-tests/idp, npm `oidc-provider`) --
-idp="$here/../pgrx-tests/idp"
+# --- 5. Node packages for the test identity provider (npm `oidc-provider`) ---------------
+# In pgrx-tests/fixtures/oidc-provider, pinned by its package-lock.json.
+idp="$here/../pgrx-tests/fixtures/oidc-provider"
 if [ "$idp/node_modules/.package-lock.json" -nt "$idp/package-lock.json" ]; then
   log "test identity provider packages: present"
 else

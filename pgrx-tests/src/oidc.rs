@@ -1,7 +1,7 @@
 //! A real OpenID provider for end-to-end tests: npm `oidc-provider` (pinned in
-//! `pgrx-tests/idp/package-lock.json`) run by Node on 127.0.0.1 over HTTPS, with a CA made
-//! here, and a real `psql` whose RFC 8628 device flow is approved by driving the provider's
-//! pages the way a browser would.
+//! `pgrx-tests/fixtures/oidc-provider/package-lock.json`) run by Node on 127.0.0.1 over
+//! HTTPS, with a CA made here, and a real `psql` whose RFC 8628 device flow is approved by
+//! driving the provider's pages the way a browser would.
 //!
 //! Where the mock provider ([`crate::provider`]) gives exact control and fault injection, this
 //! one answers the question "does pg_bearer accept what a real, certified provider issues?":
@@ -27,8 +27,8 @@
 //! With `PG_BEARER_E2E_TIMINGS` set, start-up and login times go to stderr.
 //!
 //! The provider's accounts, clients and pages are described at the top of
-//! `pgrx-tests/idp/server.js`. In short: users [`ALICE`] and [`BOB`] with password
-//! [`PASSWORD`]; public device-flow clients `psql-rs256`, `psql-es256`, `psql-eddsa`
+//! `pgrx-tests/fixtures/oidc-provider/server.js`. In short: users [`ALICE`] and [`BOB`] with
+//! password [`PASSWORD`]; public device-flow clients `psql-rs256`, `psql-es256`, `psql-eddsa`
 //! (JWT access tokens) and `psql-opaque`; confidential client_credentials clients `service`
 //! (JWT, `sub` = `service`) and `service-opaque`; and `pg-introspect`, the client a database
 //! introspects with; their secrets are [`SERVICE_SECRET`], [`SERVICE_OPAQUE_SECRET`] and
@@ -180,7 +180,7 @@ impl std::fmt::Debug for OidcProvider {
 }
 
 fn idp_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("idp")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/oidc-provider")
 }
 
 fn bindir() -> PathBuf {
@@ -189,8 +189,8 @@ fn bindir() -> PathBuf {
 
 impl OidcProvider {
     /// Installs the Node packages if needed (`npm ci`), generates a CA and a server
-    /// certificate, starts `node idp/server.js` and waits until it listens. Panics (with
-    /// Node's stderr) if it cannot.
+    /// certificate, starts `node fixtures/oidc-provider/server.js` and waits until it
+    /// listens. Panics (with Node's stderr) if it cannot.
     pub fn start(options: OidcOptions) -> OidcProvider {
         // On a loaded 2-core machine Node has been seen (about 1 start in 30, with several
         // test binaries and builds running) never to announce its port; a second process
@@ -522,7 +522,7 @@ impl OidcProvider {
     }
 
     /// Approves a device code on the provider's pages, signed in as `account`; the page
-    /// sequence is documented at the top of `idp/server.js`.
+    /// sequence is documented at the top of `fixtures/oidc-provider/server.js`.
     fn approve_device(&self, prompt: &DevicePrompt, account: &str) -> Result<(), String> {
         let origin = format!("https://127.0.0.1:{}", self.port);
         let path = prompt
@@ -646,7 +646,7 @@ fn drain_into(mut from: impl Read + Send + 'static, into: Arc<Mutex<String>>) {
     });
 }
 
-/// Runs `npm ci` in `idp/` when `node_modules` is missing or older than
+/// Runs `npm ci` in `fixtures/oidc-provider/` when `node_modules` is missing or older than
 /// `package-lock.json` (as scripts/setup.sh does). Once per process.
 fn ensure_node_modules() {
     static DONE: Mutex<bool> = Mutex::new(false);

@@ -1,5 +1,5 @@
 //! pg_bearer against a real, OpenID-certified provider (npm `oidc-provider`, see
-//! `pgrx-tests/idp/`): the real `psql` logs in through libpq's device flow with JWT access
+//! `pgrx-tests/fixtures/oidc-provider/`): the real `psql` logs in through libpq's device flow with JWT access
 //! tokens signed RS256, ES256 and EdDSA; a service logs in with a client_credentials token;
 //! the provider rotates its keys while PostgreSQL keeps running; and a user cannot log in
 //! as somebody else's role.

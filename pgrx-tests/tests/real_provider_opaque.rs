@@ -1,5 +1,5 @@
 //! Opaque access tokens from a real, OpenID-certified provider (npm `oidc-provider`, see
-//! `pgrx-tests/idp/`): the real `psql` logs in through libpq's device flow with an opaque
+//! `pgrx-tests/fixtures/oidc-provider/`): the real `psql` logs in through libpq's device flow with an opaque
 //! token that pg_bearer checks by RFC 7662 introspection (as the confidential client
 //! `pg-introspect`, over HTTPS) or, when enabled, at the userinfo endpoint; a service logs in
 //! with an opaque client_credentials token; a token revoked at the provider is refused once

@@ -118,8 +118,9 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
     println!("pg_bearer demo: PostgreSQL 18 checks OAuth bearer tokens with pg_bearer");
     println!();
     println!("Everything runs on 127.0.0.1 and is stopped when the demo exits, also on Ctrl-C:");
-    println!("  - an OpenID provider: npm oidc-provider under Node (pgrx-tests/idp/server.js),");
-    println!("    HTTPS with a CA generated for this run; users {ALICE} and bob (password \"{PASSWORD}\"),");
+    println!("  - an OpenID provider: npm oidc-provider under Node");
+    println!("    (pgrx-tests/fixtures/oidc-provider/server.js), HTTPS with a CA generated for this run;");
+    println!("    users {ALICE} and bob (password \"{PASSWORD}\"),");
     println!(
         "    client {PSQL_CLIENT} for psql's device flow, client {SERVICE_CLIENT} for services;"
     );
