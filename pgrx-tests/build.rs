@@ -1,5 +1,9 @@
 //! Links the test client against the libpq of the PostgreSQL 18 under test (not whatever
 //! older libpq the system has): OAuth and `PQsetAuthDataHook` are new in 18.
+//!
+//! The link flags reach every crate that uses this library, but an rpath is per binary: the
+//! tools (tools/*) link this libpq too and set their own rpath from `DEP_PQ_LIBDIR`, which
+//! `links = "pq"` in Cargo.toml passes to their build scripts.
 
 use std::path::PathBuf;
 
@@ -19,6 +23,8 @@ fn main() {
     println!("cargo:rustc-link-lib=dylib=pq");
     // Find this libpq at run time too, ahead of the system's.
     println!("cargo:rustc-link-arg=-Wl,-rpath,{libdir}");
+    // For the build scripts of the crates that depend on this one (DEP_PQ_LIBDIR).
+    println!("cargo:libdir={libdir}");
     let bindir = pg_config
         .bin_dir()
         .unwrap_or_else(|e| panic!("pg_config --bindir failed: {e}"));

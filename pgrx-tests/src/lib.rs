@@ -12,3 +12,7 @@ pub mod provider;
 pub mod soak;
 pub mod suite;
 pub mod tokens;
+
+/// `pg_config --bindir` of the PostgreSQL 18 this harness was built against (build.rs), for
+/// the tools that run its `psql`, `pg_ctl` or `pg_config`.
+pub const BINDIR: &str = env!("PG_BEARER_E2E_BINDIR");
