@@ -52,10 +52,10 @@ step "end-to-end tests against PostgreSQL 18"
 suite_dir=$(mktemp -d /tmp/pg_bearer-suite.XXXXXX)
 trap 'rm -rf "${pgdata:-}" "$results" "$suite_dir"' EXIT
 export PG_BEARER_SUITE_DIR=$suite_dir
-tests cargo test -p pg_bearer_e2e --locked
+tests cargo test -p pg_bearer_e2e -p pg_bearer_logscan --locked
 
 step "log hygiene across the whole end-to-end suite"
-cargo run -q -p pg_bearer_e2e --locked --bin pg_bearer_logscan -- "$suite_dir"
+cargo run -q -p pg_bearer_logscan --locked -- "$suite_dir"
 
 # One closing line for the whole suite.
 sed -E 's/\x1b\[[0-9;]*m//g' "$results" | awk '/^test result:/ { p += $4; f += $6 } END { printf "\nsuite: %d passed, %d failed\n", p, f; exit (f > 0) }'

@@ -13,13 +13,15 @@ const PENDING: &[&str] = &[];
 
 /// Where the README's test command runs tests: `cargo test -p pg_bearer_core` (core/src,
 /// core/tests), `cargo pgrx test` (src, `#[pg_test]`), `cargo test -p pg_bearer_e2e`
-/// (pgrx-tests/tests, and the unit tests of the harness and its bins in pgrx-tests/src).
+/// (pgrx-tests/tests, and the unit tests of the harness and its bins in pgrx-tests/src), and
+/// the same `cargo test` with `-p` for each tool crate (tools/<tool>/src and tests).
 const TEST_HOMES: &[&str] = &[
     "core/src/",
     "core/tests/",
     "src/",
     "pgrx-tests/tests/",
     "pgrx-tests/src/",
+    "tools/logscan/",
 ];
 
 /// The battery's sections: letter and the item numbers it holds.
