@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The soak, from nothing: sets up what is missing (scripts/setup.sh), installs pg_bearer into
-# the PostgreSQL 18 under test, builds and runs pg_bearer_soak (pgrx-tests/src/bin/
-# pg_bearer_soak.rs): OAuth logins at a steady rate against a throwaway PostgreSQL 18 (built
-# with assertions by setup.sh) while the mock provider hangs, goes down and is restarted.
+# the PostgreSQL 18 under test, builds and runs pg_bearer_soak (tools/soak/): OAuth logins at
+# a steady rate against a throwaway PostgreSQL 18 (built with assertions by setup.sh) while
+# the mock provider hangs, goes down and is restarted.
 # Prints the report and exits non-zero unless the run passes: no unexpected outcome, no
 # crash, no internal error of the validator, the rate reached, memory flat, no token bytes in
 # the server log. docs/soak.md explains the run and its report.
@@ -19,5 +19,5 @@ export PG_CONFIG
 echo "soak: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir)" >&2
 install_pg_bearer "$PG_CONFIG"
 echo "soak: building the soak" >&2
-cargo build --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak
-exec cargo run --quiet --locked -p pg_bearer_e2e --bin pg_bearer_soak -- "$@"
+cargo build --quiet --locked -p pg_bearer_soak
+exec cargo run --quiet --locked -p pg_bearer_soak -- "$@"

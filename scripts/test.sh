@@ -52,7 +52,7 @@ step "end-to-end tests against PostgreSQL 18"
 suite_dir=$(mktemp -d /tmp/pg_bearer-suite.XXXXXX)
 trap 'rm -rf "${pgdata:-}" "$results" "$suite_dir"' EXIT
 export PG_BEARER_SUITE_DIR=$suite_dir
-tests cargo test -p pg_bearer_e2e -p pg_bearer_logscan --locked
+tests cargo test -p pg_bearer_e2e -p pg_bearer_soak -p pg_bearer_logscan --locked
 
 step "log hygiene across the whole end-to-end suite"
 cargo run -q -p pg_bearer_logscan --locked -- "$suite_dir"

@@ -9,7 +9,6 @@ pub mod libpq;
 pub mod logscan;
 pub mod oidc;
 pub mod provider;
-pub mod soak;
 pub mod suite;
 pub mod tokens;
 

@@ -1,12 +1,12 @@
-//! The soak command's logic in a short run (see `pg_bearer_e2e::soak` and scripts/soak.sh for
-//! the real one): every phase (healthy, provider hanging, provider down and restarted) and
-//! every kind of token, with no unexpected outcome, no crash and no internal error of the
-//! validator. Speed and memory are the real run's business, not this test's.
+//! The soak command's logic in a short run (see src/lib.rs and scripts/soak.sh for the real
+//! one): every phase (healthy, provider hanging, provider down and restarted) and every kind
+//! of token, with no unexpected outcome, no crash and no internal error of the validator.
+//! Speed and memory are the real run's business, not this test's.
 
 use std::time::Duration;
 
-use pg_bearer_e2e::soak::mix::Class;
-use pg_bearer_e2e::soak::{self, Report, SoakOptions};
+use pg_bearer_soak::mix::Class;
+use pg_bearer_soak::{self as soak, Report, SoakOptions};
 
 #[test]
 fn a_short_soak_through_a_hang_and_a_restart_has_no_unexpected_outcome_and_no_crash() {

@@ -4,9 +4,9 @@
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
 
-use crate::provider::keys::b64url;
-use crate::provider::{Alg, MockProvider};
-use crate::tokens::{now, tamper_signature, Minter, PublicKeyForm};
+use pg_bearer_e2e::provider::keys::b64url;
+use pg_bearer_e2e::provider::{Alg, MockProvider};
+use pg_bearer_e2e::tokens::{now, tamper_signature, Minter, PublicKeyForm};
 
 /// The audience the soak's server accepts.
 pub const AUDIENCE: &str = "postgres-db";

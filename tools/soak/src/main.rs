@@ -7,14 +7,14 @@
 //! pg_bearer_soak [--minutes N | --seconds N] [--rate R] [--min-rate R] [--workers W]
 //!                [--report FILE] [--quiet]
 //! ```
-//! Defaults: 10 minutes at 60 logins/s, passing at 50/s or more. See `pg_bearer_e2e::soak` for
-//! the phases and what each login must lead to. pg_bearer must be installed in the
+//! Defaults: 10 minutes at 60 logins/s, passing at 50/s or more. See the library (src/lib.rs)
+//! for the phases and what each login must lead to. pg_bearer must be installed in the
 //! PostgreSQL 18 the harness was built for (scripts/soak.sh does both).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pg_bearer_e2e::soak::{self, Report, SoakOptions};
+use pg_bearer_soak::{self as soak, Report, SoakOptions};
 
 const USAGE: &str = "\
 usage: pg_bearer_soak [--minutes N | --seconds N] [--rate R] [--min-rate R] [--workers W]

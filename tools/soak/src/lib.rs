@@ -34,10 +34,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cluster::{generic_refusal, Cluster, ClusterConfig};
-use crate::libpq::Session;
-use crate::provider::{CacheControl, Endpoint, Fault, MockProvider, ProviderOptions, Target};
 use mix::{Attempt, Class, Kind, Tokens, AUDIENCE, ROLES, SCOPE};
+use pg_bearer_e2e::cluster::{generic_refusal, Cluster, ClusterConfig};
+use pg_bearer_e2e::libpq::Session;
+use pg_bearer_e2e::provider::{
+    CacheControl, Endpoint, Fault, MockProvider, ProviderOptions, Target,
+};
 
 pub use report::{MemoryRule, Report};
 
@@ -805,7 +807,7 @@ fn scan_log(log: &str, tokens: &[String]) -> LogScan {
         .collect();
     let mut reasons = BTreeMap::new();
     // Index the tokens (joined by NUL, which no log line holds) and look up every line.
-    let index = crate::logscan::LogWindows::new(&tokens.join("\0"), 8);
+    let index = pg_bearer_e2e::logscan::LogWindows::new(&tokens.join("\0"), 8);
     let mut leaks = 0;
     let mut internal_errors = 0;
     for line in log.lines() {
