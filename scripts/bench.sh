@@ -8,7 +8,7 @@
 # (-O2) built from the same Debian source into its own prefix (pg_bearer_release_prefix in
 # scripts/lib.sh, /opt/pg_bearer/pg18-release as root; about 3 minutes on 2 cores, once); the
 # release pg_bearer.so installed into that PostgreSQL only; the criterion micro-benchmarks of
-# pg_bearer_core; pg_bearer_bench (pgrx-tests/src/bin/pg_bearer_bench), built against that
+# pg_bearer_core; pg_bearer_bench (tools/bench/), built against that
 # PostgreSQL's libpq, which runs the login benchmark and writes the report. About 10 minutes
 # after the one-time builds. Run it on a quiet machine: the numbers are only as good as that.
 set -euo pipefail
@@ -29,11 +29,11 @@ log "PostgreSQL for the benchmark: $("$release_pg_config" --version) at $release
 
 log "installing the release pg_bearer.so into $("$release_pg_config" --pkglibdir)"
 install_pg_bearer "$release_pg_config" --release
-# The no-op validator that measures the floor of an OAuth login (pgrx-tests/src/bin/
-# pg_bearer_bench/floor_validator.c): into the benchmark's PostgreSQL only.
+# The no-op validator that measures the floor of an OAuth login (tools/bench/floor_validator.c):
+# into the benchmark's PostgreSQL only.
 floor_tmp=$(mktemp /tmp/pg_bearer_bench_floor.XXXXXX.so)
 ${CC:-cc} -O2 -fPIC -shared -Wall -Werror -I"$("$release_pg_config" --includedir-server)" \
-  -o "$floor_tmp" pgrx-tests/src/bin/pg_bearer_bench/floor_validator.c
+  -o "$floor_tmp" tools/bench/floor_validator.c
 libdir=$("$release_pg_config" --pkglibdir)
 if [ "$(id -u)" = 0 ] || [ -w "$libdir" ]; then SUDO=(); else SUDO=(sudo); fi
 "${SUDO[@]}" install -m 0755 "$floor_tmp" "$libdir/pg_bearer_bench_floor.so.new"
@@ -47,7 +47,7 @@ rm -rf "$target/criterion"
 cargo bench --locked -p pg_bearer_core --bench core 2>/dev/null | tee docs/bench/criterion.txt >&2
 
 log "building pg_bearer_bench against $release_pg_config"
-PG_CONFIG="$release_pg_config" cargo build --locked --release -p pg_bearer_e2e --bin pg_bearer_bench
+PG_CONFIG="$release_pg_config" cargo build --locked --release -p pg_bearer_bench
 
 log "login benchmark"
 command="scripts/bench.sh${*:+ $*}"

@@ -1,4 +1,5 @@
-//! docs/benchmarks.md, docs/bench/logins.svg and docs/bench/raw.txt from one run's results.
+//! benchmarks.md, bench/logins.svg and bench/raw.txt in the output directory (`--out`,
+//! `docs/reports` by default) from one run's results.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! `pg_bearer_bench`: what a login costs with pg_bearer, side by side with `trust` and
 //! `scram-sha-256`, and what pg_bearer costs the provider and the server. Writes
-//! `docs/benchmarks.md`, its plot and the raw output; scripts/bench.sh builds everything and
-//! runs it.
+//! `benchmarks.md`, its plot and the raw output into `--out` (`docs/reports` by default);
+//! scripts/bench.sh builds everything and runs it.
 //!
 //! ```text
 //! pg_bearer_bench [--rounds N] [--slice-ms MS] [--concurrency 1,4] [--timing-logins N]
@@ -214,7 +214,7 @@ fn parse_options() -> Result<Options, String> {
         concurrency: vec![1, 4],
         timing_logins: 2_000,
         criterion: None,
-        out: PathBuf::from("docs"),
+        out: PathBuf::from("docs/reports"),
         command: "scripts/bench.sh".into(),
     };
     let mut args = std::env::args().skip(1);
@@ -628,7 +628,7 @@ fn median_f64(mut v: Vec<f64>) -> f64 {
 }
 
 fn footprint(bench: &Bench) -> Result<Footprint, String> {
-    let bindir = PathBuf::from(env!("PG_BEARER_E2E_BINDIR"));
+    let bindir = PathBuf::from(pg_bearer_e2e::BINDIR);
     let pkglibdir = Command::new(bindir.join("pg_config"))
         .arg("--pkglibdir")
         .output()
