@@ -52,7 +52,9 @@ step "end-to-end tests against PostgreSQL 18"
 suite_dir=$(mktemp -d /tmp/pg_bearer-suite.XXXXXX)
 trap 'rm -rf "${pgdata:-}" "$results" "$suite_dir"' EXIT
 export PG_BEARER_SUITE_DIR=$suite_dir
-tests cargo test -p pg_bearer_e2e -p pg_bearer_soak -p pg_bearer_logscan --locked
+# One cargo test for the harness and the tools: the demo's tests run the pg_bearer_client this
+# builds.
+tests cargo test -p pg_bearer_e2e -p pg_bearer_demo -p pg_bearer_soak -p pg_bearer_logscan --locked
 
 step "log hygiene across the whole end-to-end suite"
 cargo run -q -p pg_bearer_logscan --locked -- "$suite_dir"

@@ -21,6 +21,7 @@ const TEST_HOMES: &[&str] = &[
     "src/",
     "pgrx-tests/tests/",
     "pgrx-tests/src/",
+    "tools/demo/",
     "tools/soak/",
     "tools/logscan/",
 ];

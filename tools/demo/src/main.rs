@@ -44,7 +44,7 @@ const CLIENT_SQL: &str =
 const PERSON_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long an unattended psql login or client run may take.
 const UNATTENDED_TIMEOUT: Duration = Duration::from_secs(60);
-const BINDIR: &str = env!("PG_BEARER_E2E_BINDIR");
+const BINDIR: &str = pg_bearer_e2e::BINDIR;
 
 /// What the demo has started, for whichever of the main thread (at the end) or the signal
 /// thread (on a signal) stops it first. Held while something is being started, so a signal
@@ -487,6 +487,9 @@ fn read_enter() -> mpsc::Receiver<()> {
     rx
 }
 
+/// `pg_bearer_client`: `$PG_BEARER_CLIENT_BIN`, else the one next to this executable (the
+/// workspace builds both into the same target directory; scripts/demo.sh builds both), else
+/// whichever is on `PATH`.
 fn client_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("PG_BEARER_CLIENT_BIN") {
         return path.into();
@@ -577,8 +580,10 @@ fn logs_dir() -> PathBuf {
     std::env::var_os("PG_BEARER_DEMO_LOGS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
+            // The workspace's target/, two levels above tools/demo.
             Path::new(env!("CARGO_MANIFEST_DIR"))
-                .parent()
+                .ancestors()
+                .nth(2)
                 .unwrap_or(Path::new("."))
                 .join("target/demo-logs")
         })
