@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Benchmarks, from nothing, in one command: writes docs/benchmarks.md, its plot
-# (docs/bench/logins.svg) and the raw output (docs/bench/raw.txt, docs/bench/criterion.txt).
+# Benchmarks, from nothing, in one command: writes docs/reports/benchmarks.md, its plot
+# (docs/reports/bench/logins.svg) and the raw output (docs/reports/bench/raw.txt and
+# criterion.txt).
 #
 #   scripts/bench.sh [pg_bearer_bench options, e.g. --rounds 2 --slice-ms 500 for a trial]
 #
@@ -41,10 +42,10 @@ if [ "$(id -u)" = 0 ] || [ -w "$libdir" ]; then SUDO=(); else SUDO=(sudo); fi
 rm -f "$floor_tmp"
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-mkdir -p docs/bench
+mkdir -p docs/reports/bench
 log "micro-benchmarks (criterion)"
 rm -rf "$target/criterion"
-cargo bench --locked -p pg_bearer_core --bench core 2>/dev/null | tee docs/bench/criterion.txt >&2
+cargo bench --locked -p pg_bearer_core --bench core 2>/dev/null | tee docs/reports/bench/criterion.txt >&2
 
 log "building pg_bearer_bench against $release_pg_config"
 PG_CONFIG="$release_pg_config" cargo build --locked --release -p pg_bearer_bench
@@ -52,5 +53,5 @@ PG_CONFIG="$release_pg_config" cargo build --locked --release -p pg_bearer_bench
 log "login benchmark"
 command="scripts/bench.sh${*:+ $*}"
 PG_BEARER_BENCH_RUSTC="$(rustc --version)" \
-  "$target/release/pg_bearer_bench" --criterion "$target/criterion" --out docs --command "$command" "$@"
-log "done: docs/benchmarks.md"
+  "$target/release/pg_bearer_bench" --criterion "$target/criterion" --out docs/reports --command "$command" "$@"
+log "done: docs/reports/benchmarks.md"

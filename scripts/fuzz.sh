@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes pg_bearer_core's parsers of untrusted bytes with cargo-fuzz (libFuzzer). See
-# docs/fuzzing.md for the targets and their oracles.
+# docs/testing.md ("Fuzzing") for the targets; each target file states its oracle.
 #
 #   scripts/fuzz.sh [--seconds N] [--merge] [target ...]
 #

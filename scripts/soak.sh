@@ -5,7 +5,7 @@
 # the mock provider hangs, goes down and is restarted.
 # Prints the report and exits non-zero unless the run passes: no unexpected outcome, no
 # crash, no internal error of the validator, the rate reached, memory flat, no token bytes in
-# the server log. docs/soak.md explains the run and its report.
+# the server log. docs/testing.md ("Soak") explains the run; docs/reports/soak.md has a report.
 #
 #   scripts/soak.sh [--minutes N] [--rate R] [--min-rate R] [--workers W] [--report FILE]
 #

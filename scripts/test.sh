@@ -26,7 +26,7 @@ tests cargo test -p pg_bearer_core --locked
 
 # A short run of every fuzz target from its committed seeds: a crash (a panic or a broken
 # oracle) fails the suite. The fuzz crate is outside the workspace, so it is linted here.
-step "fuzz: lints, then ${PG_BEARER_FUZZ_SECONDS:-15} s per target (scripts/fuzz.sh; longer runs: docs/fuzzing.md)"
+step "fuzz: lints, then ${PG_BEARER_FUZZ_SECONDS:-15} s per target (scripts/fuzz.sh; longer runs: docs/testing.md)"
 cargo fmt --manifest-path fuzz/Cargo.toml --all --check
 cargo clippy --manifest-path fuzz/Cargo.toml --all-targets --locked -- -D warnings
 scripts/fuzz.sh --seconds "${PG_BEARER_FUZZ_SECONDS:-15}"
