@@ -18,5 +18,5 @@ echo "demo: building pg_bearer and installing it into $("$PG_CONFIG" --pkglibdir
 install_pg_bearer "$PG_CONFIG"
 echo "demo: building the demo" >&2
 # The demo runs pg_bearer_client from its own target directory: build both.
-cargo build --quiet -p pg_bearer_e2e -p pg_bearer_demo --bins
+cargo build --quiet -p pg_bearer_client -p pg_bearer_demo --bins
 exec cargo run --quiet -p pg_bearer_demo -- "$@"

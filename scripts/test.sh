@@ -52,9 +52,26 @@ step "end-to-end tests against PostgreSQL 18"
 suite_dir=$(mktemp -d /tmp/pg_bearer-suite.XXXXXX)
 trap 'rm -rf "${pgdata:-}" "$results" "$suite_dir"' EXIT
 export PG_BEARER_SUITE_DIR=$suite_dir
-# One cargo test for the harness and the tools: the demo's tests run the pg_bearer_client this
-# builds.
-tests cargo test -p pg_bearer_e2e -p pg_bearer_demo -p pg_bearer_soak -p pg_bearer_logscan --locked
+
+# The client is tested as users get it: `cargo install --path client` with no pgrx set-up
+# (PGRX_HOME and PG_CONFIG unset, an empty home: only the Rust toolchain's own directories
+# are kept) and without PostgreSQL 18's bin directory on PATH.
+# Its tests and the demo's then run that installed binary (PG_BEARER_CLIENT_BIN).
+step "install pg_bearer_client the way a user does (cargo install --path client)"
+client_dir=$(mktemp -d /tmp/pg_bearer-client.XXXXXX)
+trap 'rm -rf "${pgdata:-}" "$results" "$suite_dir" "$client_dir"' EXIT
+mkdir -p "$client_dir/home"
+env -u PGRX_HOME -u PG_CONFIG -u PGRX_PG_CONFIG_PATH \
+  HOME="$client_dir/home" \
+  CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" \
+  PATH="$(dirname "$(command -v cargo)"):/usr/local/bin:/usr/bin:/bin" \
+  cargo install --path client --locked --quiet --root "$client_dir" \
+  --target-dir target/client-install
+export PG_BEARER_CLIENT_BIN=$client_dir/bin/pg_bearer_client
+"$PG_BEARER_CLIENT_BIN" --version
+
+# One cargo test for the harness, the client and the tools.
+tests cargo test -p pg_bearer_e2e -p pg_bearer_client -p pg_bearer_demo -p pg_bearer_soak -p pg_bearer_logscan --locked
 
 step "log hygiene across the whole end-to-end suite"
 cargo run -q -p pg_bearer_logscan --locked -- "$suite_dir"

@@ -103,6 +103,8 @@ pub enum MetadataField {
     IntrospectionEndpoint,
     /// `userinfo_endpoint`.
     UserinfoEndpoint,
+    /// `token_endpoint` (read only by [`ClientMetadata`]).
+    TokenEndpoint,
 }
 
 impl MetadataField {
@@ -113,6 +115,7 @@ impl MetadataField {
             Self::JwksUri => "jwks_uri",
             Self::IntrospectionEndpoint => "introspection_endpoint",
             Self::UserinfoEndpoint => "userinfo_endpoint",
+            Self::TokenEndpoint => "token_endpoint",
         }
     }
 }
@@ -157,6 +160,8 @@ pub enum DiscoveryError {
     },
     /// The document has no `jwks_uri`, and keys were to be found through discovery.
     MissingJwksUri,
+    /// The document has no `token_endpoint`, and a client needs one.
+    MissingTokenEndpoint,
     /// Bytes given to [`ProviderMetadata::from_bytes`] are not a valid serialization.
     CorruptSerialization,
     /// A key-source setting is neither empty, an https URL nor an absolute file path.
@@ -180,6 +185,7 @@ impl DiscoveryError {
             Self::EndpointNotString(_) => "discovery_endpoint_type",
             Self::InvalidEndpoint { .. } => "discovery_endpoint_invalid",
             Self::MissingJwksUri => "discovery_jwks_uri_missing",
+            Self::MissingTokenEndpoint => "discovery_token_endpoint_missing",
             Self::CorruptSerialization => "discovery_cache_corrupt",
             Self::InvalidKeySource => "key_source_invalid",
         }
@@ -218,6 +224,7 @@ impl fmt::Display for DiscoveryError {
                 write!(f, "discovery document member \"{}\": {error}", field.name())
             }
             Self::MissingJwksUri => f.write_str("discovery document has no jwks_uri"),
+            Self::MissingTokenEndpoint => f.write_str("discovery document has no token_endpoint"),
             Self::CorruptSerialization => f.write_str("cached provider metadata is corrupt"),
             Self::InvalidKeySource => {
                 f.write_str("key source must be empty, an https URL or an absolute file path")
@@ -386,38 +393,7 @@ impl ProviderMetadata {
         expected_issuer: &str,
         allow_http: bool,
     ) -> Result<Self, DiscoveryError> {
-        if body.len() > MAX_METADATA_LEN {
-            return Err(DiscoveryError::BodyTooLarge);
-        }
-        let first = body
-            .iter()
-            .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-        if first != Some(&b'{') {
-            return Err(DiscoveryError::NotJsonObject);
-        }
-        // serde_json skips ignored strings without checking their UTF-8; JSON text must be
-        // UTF-8 (RFC 8259 §8.1), so check the whole body.
-        if std::str::from_utf8(body).is_err() {
-            return Err(DiscoveryError::MalformedJson);
-        }
-        let mut de = serde_json::Deserializer::from_slice(body);
-        let raw = serde::Deserializer::deserialize_map(&mut de, RawMetadataVisitor)
-            .map_err(|_| DiscoveryError::MalformedJson)?;
-        de.end().map_err(|_| DiscoveryError::MalformedJson)?;
-        if let Some(field) = raw.duplicate {
-            return Err(DiscoveryError::DuplicateMember(field));
-        }
-        let issuer = match raw.issuer {
-            Member::Absent => return Err(DiscoveryError::MissingIssuer),
-            Member::NotString => return Err(DiscoveryError::IssuerNotString),
-            Member::String(s) => s,
-        };
-        if issuer != expected_issuer {
-            return Err(DiscoveryError::IssuerMismatch);
-        }
-        if issuer.len() > MAX_URL_LEN {
-            return Err(DiscoveryError::InvalidIssuer(UrlError::TooLong));
-        }
+        let (raw, issuer) = read_document(body, expected_issuer, false)?;
         Ok(Self {
             issuer,
             jwks_uri: endpoint(raw.jwks_uri, MetadataField::JwksUri, allow_http)?,
@@ -551,6 +527,94 @@ fn take_str(rest: &mut &[u8]) -> Option<String> {
     Some(value)
 }
 
+/// What a client (`pg_bearer_client`) needs from discovery: the token endpoint, read under the
+/// same rules as [`ProviderMetadata`] (the issuer must match exactly; the endpoint must be an
+/// acceptable https URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientMetadata {
+    issuer: String,
+    token_endpoint: String,
+}
+
+impl ClientMetadata {
+    /// Parses a discovery document for a client: [`ProviderMetadata::from_json`]'s checks,
+    /// plus a `token_endpoint` that must be present, a string, not repeated and an acceptable
+    /// URL.
+    pub fn from_json(
+        body: &[u8],
+        expected_issuer: &str,
+        allow_http: bool,
+    ) -> Result<Self, DiscoveryError> {
+        let (raw, issuer) = read_document(body, expected_issuer, true)?;
+        let token_endpoint =
+            endpoint(raw.token_endpoint, MetadataField::TokenEndpoint, allow_http)?
+                .ok_or(DiscoveryError::MissingTokenEndpoint)?;
+        Ok(Self {
+            issuer,
+            token_endpoint,
+        })
+    }
+
+    /// The issuer identifier (equal to the expected one).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `token_endpoint` (RFC 8414 §2).
+    pub fn token_endpoint(&self) -> &str {
+        &self.token_endpoint
+    }
+}
+
+/// The strict reading both [`ProviderMetadata::from_json`] and [`ClientMetadata::from_json`]
+/// share: size, JSON object, UTF-8, no repeated member of interest, `issuer` equal to
+/// `expected_issuer` byte for byte. `token_endpoint` is a member of interest only when
+/// `with_token_endpoint` (the validator never reads it, so its shape cannot refuse a document).
+fn read_document(
+    body: &[u8],
+    expected_issuer: &str,
+    with_token_endpoint: bool,
+) -> Result<(RawMetadata, String), DiscoveryError> {
+    if body.len() > MAX_METADATA_LEN {
+        return Err(DiscoveryError::BodyTooLarge);
+    }
+    let first = body
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(&b'{') {
+        return Err(DiscoveryError::NotJsonObject);
+    }
+    // serde_json skips ignored strings without checking their UTF-8; JSON text must be
+    // UTF-8 (RFC 8259 §8.1), so check the whole body.
+    if std::str::from_utf8(body).is_err() {
+        return Err(DiscoveryError::MalformedJson);
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut raw = serde::Deserializer::deserialize_map(
+        &mut de,
+        RawMetadataVisitor {
+            with_token_endpoint,
+        },
+    )
+    .map_err(|_| DiscoveryError::MalformedJson)?;
+    de.end().map_err(|_| DiscoveryError::MalformedJson)?;
+    if let Some(field) = raw.duplicate {
+        return Err(DiscoveryError::DuplicateMember(field));
+    }
+    let issuer = match std::mem::replace(&mut raw.issuer, Member::Absent) {
+        Member::Absent => return Err(DiscoveryError::MissingIssuer),
+        Member::NotString => return Err(DiscoveryError::IssuerNotString),
+        Member::String(s) => s,
+    };
+    if issuer != expected_issuer {
+        return Err(DiscoveryError::IssuerMismatch);
+    }
+    if issuer.len() > MAX_URL_LEN {
+        return Err(DiscoveryError::InvalidIssuer(UrlError::TooLong));
+    }
+    Ok((raw, issuer))
+}
+
 fn endpoint(
     member: Member,
     field: MetadataField,
@@ -579,10 +643,13 @@ struct RawMetadata {
     jwks_uri: Member,
     introspection_endpoint: Member,
     userinfo_endpoint: Member,
+    token_endpoint: Member,
     duplicate: Option<MetadataField>,
 }
 
-struct RawMetadataVisitor;
+struct RawMetadataVisitor {
+    with_token_endpoint: bool,
+}
 
 impl<'de> serde::de::Visitor<'de> for RawMetadataVisitor {
     type Value = RawMetadata;
@@ -597,16 +664,18 @@ impl<'de> serde::de::Visitor<'de> for RawMetadataVisitor {
             jwks_uri: Member::Absent,
             introspection_endpoint: Member::Absent,
             userinfo_endpoint: Member::Absent,
+            token_endpoint: Member::Absent,
             duplicate: None,
         };
         // Track presence separately from value: `"issuer": null` twice is still a duplicate.
-        let mut seen = [false; 4];
+        let mut seen = [false; 5];
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             let (index, field) = match key.as_ref() {
                 "issuer" => (0, MetadataField::Issuer),
                 "jwks_uri" => (1, MetadataField::JwksUri),
                 "introspection_endpoint" => (2, MetadataField::IntrospectionEndpoint),
                 "userinfo_endpoint" => (3, MetadataField::UserinfoEndpoint),
+                "token_endpoint" if self.with_token_endpoint => (4, MetadataField::TokenEndpoint),
                 _ => {
                     map.next_value::<serde::de::IgnoredAny>()?;
                     continue;
@@ -628,6 +697,7 @@ impl<'de> serde::de::Visitor<'de> for RawMetadataVisitor {
                 MetadataField::JwksUri => raw.jwks_uri = member,
                 MetadataField::IntrospectionEndpoint => raw.introspection_endpoint = member,
                 MetadataField::UserinfoEndpoint => raw.userinfo_endpoint = member,
+                MetadataField::TokenEndpoint => raw.token_endpoint = member,
             }
         }
         Ok(raw)

@@ -226,6 +226,21 @@ pub fn looks_like_jws(token: &str) -> bool {
     route(token) != Route::Opaque
 }
 
+/// A client's look at a JWT it is about to present: the `exp` of its payload, read **without
+/// verifying anything**. For `pg_bearer_client`, to say "this token has expired" before the
+/// server refuses it; the validator never decides with it. `None` when the token is not a
+/// canonical JWS within the size caps, its payload is not a JSON object, or `exp` is absent or
+/// not a NumericDate.
+pub fn unverified_expiry(token: &str) -> Option<i64> {
+    if route(token) != Route::Jws {
+        return None;
+    }
+    let segments = split(token).ok()?;
+    let payload = decode_segment(segments.payload).ok()?;
+    let claims = crate::json::parse_object(&payload).ok()?;
+    claims.get("exp").and_then(crate::claims::numeric_date)
+}
+
 /// The value of one base64 character in either alphabet.
 fn b64_value(b: u8) -> Option<u8> {
     match b {

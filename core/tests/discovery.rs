@@ -2,8 +2,8 @@
 //! 51, 52, 59 at the unit level).
 
 use pg_bearer_core::discovery::{
-    DiscoveryError, IssuerTarget, KeySource, MetadataField, ProviderMetadata, UrlError,
-    MAX_KEY_FILE_PATH_LEN, MAX_METADATA_LEN, MAX_URL_LEN,
+    ClientMetadata, DiscoveryError, IssuerTarget, KeySource, MetadataField, ProviderMetadata,
+    UrlError, MAX_KEY_FILE_PATH_LEN, MAX_METADATA_LEN, MAX_URL_LEN,
 };
 
 const ISS: &str = "https://idp.example.com/realms/pg";
@@ -868,4 +868,121 @@ fn key_source_http_or_malformed_url_is_rejected() {
             error: UrlError::Userinfo
         })
     );
+}
+
+// ---- ClientMetadata: what pg_bearer_client reads (token_endpoint) -------------------------
+
+fn client(body: &str) -> Result<ClientMetadata, DiscoveryError> {
+    ClientMetadata::from_json(body.as_bytes(), ISS, false)
+}
+
+fn with_token_endpoint(extra: &str) -> String {
+    format!(r#"{{"issuer":"{ISS}",{extra}"jwks_uri":"{ISS}/certs"}}"#)
+}
+
+#[test]
+fn a_client_reads_the_token_endpoint_of_the_exact_issuer() {
+    let m = client(&with_token_endpoint(&format!(
+        r#""token_endpoint":"{ISS}/protocol/openid-connect/token","#
+    )))
+    .unwrap();
+    assert_eq!(m.issuer(), ISS);
+    assert_eq!(
+        m.token_endpoint(),
+        format!("{ISS}/protocol/openid-connect/token")
+    );
+}
+
+#[test]
+fn a_client_refuses_an_issuer_that_differs_even_by_a_slash_or_case() {
+    let te = format!(r#""token_endpoint":"{ISS}/token","#);
+    for other in [
+        format!("{ISS}/"),
+        ISS.to_uppercase(),
+        ISS.replace("https", "http"),
+    ] {
+        let body = with_token_endpoint(&te).replacen(ISS, &other, 1);
+        assert_eq!(
+            client(&body),
+            Err(DiscoveryError::IssuerMismatch),
+            "{other}"
+        );
+    }
+}
+
+#[test]
+fn a_client_needs_a_token_endpoint() {
+    assert_eq!(
+        client(&with_token_endpoint("")),
+        Err(DiscoveryError::MissingTokenEndpoint)
+    );
+    assert_eq!(
+        client(&with_token_endpoint(r#""token_endpoint":null,"#)),
+        Err(DiscoveryError::MissingTokenEndpoint)
+    );
+    assert_eq!(
+        DiscoveryError::MissingTokenEndpoint.code(),
+        "discovery_token_endpoint_missing"
+    );
+}
+
+#[test]
+fn a_client_refuses_a_token_endpoint_that_is_not_a_string_or_not_https() {
+    assert_eq!(
+        client(&with_token_endpoint(r#""token_endpoint":["https://a/t"],"#)),
+        Err(DiscoveryError::EndpointNotString(
+            MetadataField::TokenEndpoint
+        ))
+    );
+    for bad in [
+        "http://idp.example.com/token",
+        "https://user@idp.example.com/token",
+        "https://idp.example.com/token#frag",
+        "file:///etc/passwd",
+    ] {
+        let body = with_token_endpoint(&format!(r#""token_endpoint":"{bad}","#));
+        assert!(
+            matches!(
+                client(&body),
+                Err(DiscoveryError::InvalidEndpoint {
+                    field: MetadataField::TokenEndpoint,
+                    ..
+                })
+            ),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_repeated_token_endpoint_refuses_the_document_for_a_client_only() {
+    let body = with_token_endpoint(&format!(
+        r#""token_endpoint":"{ISS}/a","token_endpoint":"{ISS}/b","#
+    ));
+    assert_eq!(
+        client(&body),
+        Err(DiscoveryError::DuplicateMember(
+            MetadataField::TokenEndpoint
+        ))
+    );
+    // The validator never reads token_endpoint: its shape does not refuse a document there.
+    assert!(parse(&body).is_ok());
+    assert!(parse(&with_token_endpoint(r#""token_endpoint":42,"#)).is_ok());
+}
+
+#[test]
+fn a_client_refuses_what_the_validator_refuses() {
+    let te = format!(r#""token_endpoint":"{ISS}/token","#);
+    let repeated_issuer = format!(r#"{{"issuer":"{ISS}","issuer":"{ISS}",{te}"a":1}}"#);
+    assert_eq!(
+        client(&repeated_issuer),
+        Err(DiscoveryError::DuplicateMember(MetadataField::Issuer))
+    );
+    assert_eq!(client("[]"), Err(DiscoveryError::NotJsonObject));
+    assert_eq!(client("{"), Err(DiscoveryError::MalformedJson));
+    let big = format!(
+        r#"{{"issuer":"{ISS}",{te}"pad":"{}"}}"#,
+        "x".repeat(MAX_METADATA_LEN)
+    );
+    assert_eq!(client(&big), Err(DiscoveryError::BodyTooLarge));
 }

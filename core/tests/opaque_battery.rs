@@ -678,3 +678,25 @@ fn userinfo_answers_are_held_to_required_claims_and_allowed_clients_and_grant_no
     let active = json!({"active": true, "iss": ISS, "aud": AUD, "sub": "alice", "scope": "openid"});
     assert!(verify_introspection(active.to_string().as_bytes(), &request, &policy()).is_ok());
 }
+
+/// `pg_bearer_client` reads a JWT's `exp` without verifying it, only to say "expired" before
+/// presenting it; anything that is not a canonical JWS with a numeric `exp` gives nothing.
+#[test]
+fn a_client_reads_only_the_exp_of_a_canonical_jws() {
+    let payload = |claims: &str| format!("{}.{}.c2ln", b64(r#"{"alg":"RS256"}"#), b64(claims));
+    assert_eq!(
+        envelope::unverified_expiry(&payload(r#"{"exp":1700000000,"sub":"a"}"#)),
+        Some(1_700_000_000)
+    );
+    for token in [
+        payload(r#"{"sub":"a"}"#),
+        payload(r#"{"exp":"1700000000"}"#),
+        payload(r#"{"exp":1,"exp":2}"#),
+        payload("[1]"),
+        format!("{}=", payload(r#"{"exp":1700000000}"#)),
+        "Vq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTe".to_owned(),
+        String::new(),
+    ] {
+        assert_eq!(envelope::unverified_expiry(&token), None, "{token}");
+    }
+}

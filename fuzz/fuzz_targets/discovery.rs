@@ -1,4 +1,5 @@
-//! Provider metadata (`ProviderMetadata::from_json`) on arbitrary documents, plus the other
+//! Provider metadata (`ProviderMetadata::from_json`, and the client's `ClientMetadata::from_json`)
+//! on arbitrary documents, plus the other
 //! parsers of discovery.rs on the same bytes: the shared-memory encoding
 //! (`ProviderMetadata::from_bytes`), the pg_hba issuer (`IssuerTarget::from_hba`) and the key
 //! source setting (`KeySource::parse`).
@@ -16,8 +17,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use pg_bearer_core::discovery::{
-    check_endpoint_url, DiscoveryError, IssuerTarget, KeySource, ProviderMetadata, UrlError,
-    MAX_KEY_FILE_PATH_LEN, MAX_METADATA_LEN, MAX_URL_LEN,
+    check_endpoint_url, ClientMetadata, DiscoveryError, IssuerTarget, KeySource, ProviderMetadata,
+    UrlError, MAX_KEY_FILE_PATH_LEN, MAX_METADATA_LEN, MAX_URL_LEN,
 };
 use pg_bearer_fuzz::discovery_issuers;
 use serde_json::Value;
@@ -134,6 +135,24 @@ fuzz_target!(|data: &[u8]| {
         let bytes = m.to_bytes();
         assert!(bytes.len() <= ProviderMetadata::MAX_SERIALIZED_LEN);
         assert_eq!(ProviderMetadata::from_bytes(&bytes).as_ref(), Ok(&m));
+    }
+
+    // The client's reading (pg_bearer_client): the same document rules, and a required
+    // token_endpoint, which must be an acceptable URL and the document's own member.
+    if let Ok(c) = ClientMetadata::from_json(body, expected, allow_http) {
+        assert!(body.len() <= MAX_METADATA_LEN);
+        assert_eq!(c.issuer(), expected);
+        assert_url_subset(c.token_endpoint(), allow_http, "token_endpoint");
+        // Compared where serde_json can build the document (see above for when it cannot).
+        if let Ok(Value::Object(doc)) =
+            serde_json::from_slice::<Value>(&without_surrogate_escapes(body))
+        {
+            assert_eq!(doc.get("issuer").and_then(Value::as_str), Some(&**expected));
+            assert_eq!(
+                doc.get("token_endpoint").and_then(Value::as_str),
+                Some(c.token_endpoint())
+            );
+        }
     }
 
     if let Ok(m) = ProviderMetadata::from_bytes(body) {

@@ -205,24 +205,32 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
         cluster.port(),
         idp.issuer()
     );
+    let psql = Path::new(BINDIR).join("psql");
+    let issuer = idp.issuer().to_owned();
     println!("  $ PG_BEARER_CLIENT_SECRET=<the service's client secret> \\");
-    println!("    pg_bearer_client --client-credentials {SERVICE_CLIENT} --scope postgres --ca-file {ca} -v \\");
-    println!("      -c \"{CLIENT_SQL}\" \\");
-    println!("      \"{service_conninfo}\"");
+    println!("    pg_bearer_client exec --client-credentials {SERVICE_CLIENT} --scope postgres \\");
+    println!("      --issuer {issuer} --ca-file {ca} -v \\");
+    println!(
+        "      -- {} \"{service_conninfo}\" -XAtc \"{CLIENT_SQL}\"",
+        psql.display()
+    );
     let mut client = Command::new(client_bin());
     client
         .args([
+            "exec",
             "--client-credentials",
             SERVICE_CLIENT,
             "--scope",
             "postgres",
+            "--issuer",
+            &issuer,
             "--ca-file",
             &ca,
             "-v",
-            "-c",
-            CLIENT_SQL,
-            &service_conninfo,
+            "--",
         ])
+        .arg(&psql)
+        .args([&service_conninfo, "-XAtc", CLIENT_SQL])
         .env("PG_BEARER_CLIENT_SECRET", SERVICE_SECRET)
         .env_remove("PG_BEARER_TOKEN");
     match run_captured(&mut client, UNATTENDED_TIMEOUT) {
@@ -232,8 +240,9 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
             if status.success() && stdout.contains("system_user=oauth:service") {
                 println!(
                     "  -> pg_bearer_client found the token endpoint in the issuer's discovery document,\n     \
-                     got a token for client {SERVICE_CLIENT}, and libpq handed it to the server\n     \
-                     (PQsetAuthDataHook); pg_bearer verified it against the provider's JWKS."
+                     got a token for client {SERVICE_CLIENT} and ran psql with it; psql's libpq\n     \
+                     handed it to the server (PQsetAuthDataHook); pg_bearer verified it against\n     \
+                     the provider's JWKS."
                 );
             } else {
                 failed.push(format!("service login: {status}"));
@@ -249,11 +258,15 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
         "  a fresh token for {SERVICE_CLIENT} (token: <{} bytes>) with one bit of its signature flipped:",
         tampered.len()
     );
-    println!("  $ PG_BEARER_TOKEN=<the tampered token> pg_bearer_client \"{service_conninfo}\"");
+    println!(
+        "  $ PG_BEARER_TOKEN=<the tampered token> pg_bearer_client exec -- psql \"{service_conninfo}\" -XAtc \"{CLIENT_SQL}\""
+    );
     let log_offset = cluster.log().len();
     let mut client = Command::new(client_bin());
     client
-        .arg(&service_conninfo)
+        .args(["exec", "--"])
+        .arg(&psql)
+        .args([&service_conninfo, "-XAtc", CLIENT_SQL])
         .env("PG_BEARER_TOKEN", &tampered)
         .env_remove("PG_BEARER_CLIENT_SECRET");
     match run_captured(&mut client, UNATTENDED_TIMEOUT) {

@@ -12,15 +12,18 @@ use pg_bearer_e2e::oidc::SERVICE_SECRET;
 
 const DEMO: &str = env!("CARGO_BIN_EXE_pg_bearer_demo");
 
-/// `pg_bearer_client`, which the demo runs for the service's login. It is not a binary of this
-/// package, so Cargo names it only to its own package's tests (`CARGO_BIN_EXE_*`); it is built
-/// into the same target directory, next to the demo, which is where the demo looks for it
-/// too. scripts/test.sh builds it in the same `cargo test`.
+/// `pg_bearer_client`, which the demo runs for the service's login: the installed one when
+/// scripts/test.sh has installed it (`PG_BEARER_CLIENT_BIN`, from `cargo install --path
+/// client`), else the one built into the same target directory, next to the demo (it is not a
+/// binary of this package, so Cargo names it only to its own package's tests); scripts/test.sh
+/// builds it in the same `cargo test`.
 fn client() -> PathBuf {
-    let client = Path::new(DEMO).with_file_name("pg_bearer_client");
+    let client = std::env::var_os("PG_BEARER_CLIENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(DEMO).with_file_name("pg_bearer_client"));
     assert!(
         client.is_file(),
-        "{} is missing: build it first (cargo build --workspace --bin pg_bearer_client)",
+        "{} is missing: build it first (cargo build -p pg_bearer_client)",
         client.display()
     );
     client
@@ -159,7 +162,7 @@ fn demo_runs_unattended_shows_every_step_and_leaves_nothing_behind() {
         "No terminal on stdin: the demo approves the code itself",
         "oauth:alice | alice",
         // The service's own client_credentials grant and login.
-        "pg_bearer_client --client-credentials service",
+        "pg_bearer_client exec --client-credentials service",
         "system_user=oauth:service current_user=service",
         // The refusal: the client's message and the server's reason.
         "OAuth bearer authentication failed for user \"service\"",
