@@ -159,7 +159,9 @@ fn the_docs_settings_table_states_what_the_declaration_declares() {
     }
     for name in rows.keys() {
         if !SETTINGS.iter().any(|s| s.guc.is_some() && s.name == name) {
-            problems.push(format!("pg_bearer.{name}: a row, but no such setting is declared"));
+            problems.push(format!(
+                "pg_bearer.{name}: a row, but no such setting is declared"
+            ));
         }
     }
     assert!(
@@ -190,7 +192,9 @@ fn the_docs_issuers_file_table_lists_exactly_the_per_issuer_keys() {
     }
     for name in rows.keys() {
         if !SETTINGS.iter().any(|s| s.per_issuer && s.name == name) {
-            problems.push(format!("{name}: a row, but the issuers file takes no such key"));
+            problems.push(format!(
+                "{name}: a row, but the issuers file takes no such key"
+            ));
         }
     }
     assert!(
