@@ -19,7 +19,11 @@
 //! role_claim = "/realm_access/roles"
 //! ```
 //!
-//! Unknown keys and repeated issuers are errors: a typo must not silently weaken a check.
+//! The keys a table takes, their types and their ranges are the declaration's
+//! ([`crate::settings`]): every `per_issuer` setting under its own name, and the `file_only`
+//! keys. Durations are PostgreSQL's (`clock_skew = "2min"`; an integer is in the setting's
+//! base unit). Unknown keys and repeated issuers are errors: a typo must not silently weaken a
+//! check. Errors name the line and the key, never a value from the file.
 
 use std::collections::BTreeMap;
 use std::ops::Range;

@@ -1,8 +1,8 @@
 //! The one declaration of pg_bearer's settings, and the duration convention they share.
 //!
-//! Every setting is declared once, in [`pg_bearer_settings!`]: its name, kind (with default,
-//! range and unit), GUC context, a one-line description, and whether the issuers file can set
-//! it per issuer. Everything else is expanded from that list:
+//! Every setting is declared once, in [`pg_bearer_settings!`](crate::pg_bearer_settings): its
+//! name, kind (with default, range and unit), GUC context, a one-line description, and whether
+//! the issuers file can set it per issuer. Everything else is expanded from that list:
 //!
 //! - [`SETTINGS`], the table below, which `core/tests/settings_doc.rs` compares with the
 //!   settings table of `docs/configuration.md`;
