@@ -947,6 +947,16 @@ max_lifetime = 0
     }
 
     #[test]
+    fn every_toml_integer_spelling_is_an_integer_of_the_base_unit() {
+        for (value, expected) in [("0x3c", 60), ("0o74", 60), ("1_20", 120), ("+90", 90)] {
+            let text = format!("[[issuer]]\nissuer = \"https://a\"\nclock_skew = {value}\n");
+            let file = IssuersFile::parse(&text).unwrap();
+            let (p, _) = issuer_policy("https://a", &defaults(), file.find("https://a")).unwrap();
+            assert_eq!(p.clock_skew, expected, "{value}");
+        }
+    }
+
+    #[test]
     fn a_zero_max_lifetime_in_the_file_removes_the_limit_whatever_its_unit() {
         for zero in ["0", "\"0\"", "\"0s\"", "\"0min\""] {
             let text = format!("[[issuer]]\nissuer = \"https://a\"\nmax_lifetime = {zero}\n");
