@@ -276,12 +276,14 @@ fn effective_http_timeout(configured_ms: i32) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(5_000))
 }
 
-/// `cargo pgrx test` builds without the Cargo feature `testing`, as release builds are.
-#[cfg(all(any(test, feature = "pg_test"), not(feature = "testing")))]
+#[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]
 mod tests {
+    use pg_bearer_core::settings::{Context, GucDefault, Kind, SETTINGS};
     use pgrx::prelude::*;
 
+    /// `cargo pgrx test` builds without the Cargo feature `testing`, as release builds are.
+    #[cfg(not(feature = "testing"))]
     #[pg_test]
     fn a_build_without_the_testing_feature_has_no_test_only_settings() {
         let missing = |name: &str| {
@@ -292,5 +294,55 @@ mod tests {
         assert_eq!(missing("pg_bearer.test_fault"), None);
         // A real setting of the same library is there.
         assert_eq!(missing("pg_bearer.http_timeout").as_deref(), Some("5s"));
+    }
+
+    /// What PostgreSQL says about each setting is what the declaration says.
+    #[pg_test]
+    fn every_declared_setting_is_registered_as_declared() {
+        for s in SETTINGS {
+            let Some(guc) = s.guc else { continue };
+            if guc.test_only && !cfg!(feature = "testing") {
+                continue;
+            }
+            let row = Spi::get_one::<String>(&format!(
+                "SELECT concat_ws('|', vartype, coalesce(boot_val, ''), coalesce(min_val, ''), \
+                 coalesce(max_val, ''), coalesce(unit, ''), context, short_desc) \
+                 FROM pg_settings WHERE name = 'pg_bearer.{}'",
+                s.name
+            ))
+            .expect("pg_settings");
+            let vartype = match s.kind {
+                Kind::Bool => "bool",
+                Kind::Int { .. } | Kind::Duration { .. } => "integer",
+                _ => "string",
+            };
+            let boot_val = match guc.default {
+                GucDefault::Unset => String::new(),
+                GucDefault::Text(t) => t.to_owned(),
+                GucDefault::Bool(b) => if b { "on" } else { "off" }.to_owned(),
+                GucDefault::Int(i) => i.to_string(),
+            };
+            let (min, max) = s
+                .kind
+                .range()
+                .map_or((String::new(), String::new()), |(min, max)| {
+                    (min.to_string(), max.to_string())
+                });
+            let unit = match s.kind {
+                Kind::Duration { unit, .. } => unit.symbol(),
+                _ => "",
+            };
+            let context = match guc.context {
+                Context::Sighup => "sighup",
+                Context::Superuser => "superuser",
+            };
+            let expected = [vartype, &boot_val, &min, &max, unit, context, s.description].join("|");
+            assert_eq!(
+                row.as_deref(),
+                Some(expected.as_str()),
+                "pg_bearer.{}",
+                s.name
+            );
+        }
     }
 }
