@@ -402,11 +402,11 @@ fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, Stri
             file
         }
     };
-    let defaults = settings.defaults();
+    let defaults = &settings.issuer_defaults;
     let entry = file.find(issuer);
     let (policy, key_source) =
-        config::issuer_policy(issuer, &defaults, entry).map_err(|e| e.to_string())?;
-    let opaque = config::opaque_settings(&defaults, entry).map_err(|e| e.to_string())?;
+        config::issuer_policy(issuer, defaults, entry).map_err(|e| e.to_string())?;
+    let opaque = config::opaque_settings(defaults, entry).map_err(|e| e.to_string())?;
     Ok(IssuerConfig {
         policy,
         key_source,

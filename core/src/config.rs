@@ -19,133 +19,290 @@
 //! role_claim = "/realm_access/roles"
 //! ```
 //!
-//! Unknown keys and repeated issuers are errors: a typo must not silently weaken a check.
+//! The keys a table takes, their types and their ranges are the declaration's
+//! ([`crate::settings`]): every `per_issuer` setting under its own name, and the `file_only`
+//! keys. Durations are PostgreSQL's (`clock_skew = "2min"`; an integer is in the setting's
+//! base unit). Unknown keys and repeated issuers are errors: a typo must not silently weaken a
+//! check. Errors name the line and the key, never a value from the file.
 
-use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use toml::de::{DeTable, DeValue};
 
 use crate::claims::ClaimPath;
 use crate::policy::{IssuerPolicy, TypPolicy};
+use crate::settings::{self, GucDefault, Kind, Setting};
 
-/// The settings' values, used for every issuer the file does not override.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Defaults {
-    /// `pg_bearer.audience`, split on commas.
-    pub audiences: Vec<String>,
-    /// `pg_bearer.audience_claim`; empty means `aud`.
-    pub audience_claim: String,
-    /// `pg_bearer.identity_claim`; empty means `sub`.
-    pub identity_claim: String,
-    /// `pg_bearer.role_claim`; empty means none.
-    pub role_claim: String,
-    /// `pg_bearer.clock_skew`, seconds.
-    pub clock_skew: i64,
-    /// `pg_bearer.max_lifetime`, seconds; `None` for no limit.
-    pub max_lifetime: Option<i64>,
-    /// `pg_bearer.strict_typ`.
-    pub strict_typ: bool,
-    /// `pg_bearer.jwks`: empty, a JWKS URL or a file path.
-    pub jwks: String,
-    /// `pg_bearer.client_id`: the database's client at the provider, for introspection.
-    pub client_id: String,
-    /// `pg_bearer.client_secret_file`: a file holding the client secret.
-    pub client_secret_file: String,
-    /// `pg_bearer.introspection_endpoint`: overrides discovery's `introspection_endpoint`.
-    pub introspection_endpoint: String,
-    /// `pg_bearer.introspection_auth`: `client_secret_basic` (default) or `client_secret_post`.
-    pub introspection_auth: String,
-    /// `pg_bearer.introspect_jwts`: also introspect JWTs that passed every local check.
-    pub introspect_jwts: bool,
-    /// `pg_bearer.userinfo`: validate opaque tokens at the userinfo endpoint when
-    /// introspection is not configured.
-    pub userinfo: bool,
+/// Expands the declaration ([`crate::pg_bearer_settings!`]) into the per-issuer values
+/// ([`Defaults`]), one issuers-file table ([`IssuerOverride`]) and the dispatch from a key to
+/// its field. Which keys exist, their types and ranges all come from the declaration.
+macro_rules! issuer_types {
+    (
+        per_issuer { $( $p:ident : $pk:ident { $($pa:tt)* }, $pc:ident $(+ $pf:ident)*, $pd:literal; )* }
+        server { $($server:tt)* }
+        test_only { $($test:tt)* }
+        file_only { $( $f:ident : $fk:ident, $fd:literal; )* }
+    ) => {
+        /// The values of the settings that can be set per issuer: the server-wide ones (the
+        /// GUCs), used for every issuer the issuers file does not override, or one issuer's
+        /// after its `[[issuer]]` table is applied. One field per `per_issuer` setting of the
+        /// declaration, named like it; durations in the setting's base unit.
+        /// [`Defaults::default`] holds the declared defaults.
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct Defaults {
+            $(
+                #[doc = concat!("`pg_bearer.", stringify!($p), "`: ", $pd)]
+                pub $p: value_type!($pk),
+            )*
+        }
+
+        impl Default for Defaults {
+            /// The declared defaults: the GUCs' values when postgresql.conf sets none.
+            fn default() -> Self {
+                Defaults {
+                    $( $p: FileValue::from_default(settings::setting(stringify!($p))), )*
+                }
+            }
+        }
+
+        impl Defaults {
+            /// These values with `entry`'s keys applied; a key outside its setting's range is
+            /// an error naming it.
+            fn overridden_by(&self, entry: &IssuerOverride) -> Result<Defaults, ConfigError> {
+                Ok(Defaults {
+                    $( $p: match &entry.$p {
+                        Some(value) => {
+                            entry.check_range(settings::setting(stringify!($p)), value)?;
+                            value.clone()
+                        }
+                        None => self.$p.clone(),
+                    }, )*
+                })
+            }
+        }
+
+        /// One `[[issuer]]` table: every key is optional but `issuer`, and a key left out
+        /// keeps the setting's value. One field per `per_issuer` and `file_only` entry of the
+        /// declaration.
+        #[derive(Clone, Debug, PartialEq, Eq, Default)]
+        pub struct IssuerOverride {
+            $(
+                #[doc = concat!("Overrides `pg_bearer.", stringify!($p), "`: ", $pd)]
+                pub $p: Option<value_type!($pk)>,
+            )*
+            $(
+                #[doc = $fd]
+                pub $f: Option<value_type!($fk)>,
+            )*
+            /// The line each key was written on, for error messages.
+            lines: Vec<(&'static str, usize)>,
+        }
+
+        impl IssuerOverride {
+            /// Stores `value` for `setting`, checked against the setting's kind.
+            fn set(&mut self, setting: &'static Setting, value: &DeValue<'_>) -> Result<(), String> {
+                match setting.name {
+                    $( stringify!($p) => self.$p = Some(FileValue::from_file(value, setting)?), )*
+                    $( stringify!($f) => self.$f = Some(FileValue::from_file(value, setting)?), )*
+                    _ => return Err("unknown key".to_owned()),
+                }
+                Ok(())
+            }
+        }
+    };
 }
 
-/// A string or a list of strings in the file.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
-pub enum OneOrMany {
-    /// `key = "a"`.
-    One(String),
-    /// `key = ["a", "b"]`.
-    Many(Vec<String>),
+/// The Rust type holding a value of each kind.
+macro_rules! value_type {
+    (text) => { String };
+    (text_list) => { Vec<String> };
+    (bool) => { bool };
+    (int) => { i64 };
+    (duration) => { i64 };
+    (issuer) => { String };
+    (strings) => { Vec<String> };
+    (claims) => { BTreeMap<String, String> };
+    (secret) => { InlineSecret };
 }
 
-impl OneOrMany {
-    fn into_vec(self) -> Vec<String> {
-        match self {
-            OneOrMany::One(s) => vec![s],
-            OneOrMany::Many(v) => v,
+crate::pg_bearer_settings!(issuer_types);
+
+/// A list setting's items: split on commas, surrounding spaces trimmed, empty items dropped
+/// (`pg_bearer.audience = 'a, b'`).
+pub fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A value of one kind: read from the issuers file as its setting's kind says, or taken from
+/// the declared default.
+trait FileValue: Sized {
+    /// The value written in the file. The error says what was expected, never what was found.
+    fn from_file(value: &DeValue<'_>, setting: &Setting) -> Result<Self, String>;
+    /// The declared default of a GUC of this type.
+    fn from_default(setting: &Setting) -> Self;
+    /// Whether the value lies in the setting's declared range (if it has one).
+    fn in_range(&self, _setting: &Setting) -> bool {
+        true
+    }
+}
+
+fn declared_default(setting: &Setting) -> GucDefault {
+    setting.guc.map_or(GucDefault::Unset, |g| g.default)
+}
+
+impl FileValue for String {
+    fn from_file(value: &DeValue<'_>, _setting: &Setting) -> Result<Self, String> {
+        match value {
+            DeValue::String(s) => Ok(s.to_string()),
+            _ => Err("wrong type or value: expected a string".to_owned()),
+        }
+    }
+    fn from_default(setting: &Setting) -> Self {
+        match declared_default(setting) {
+            GucDefault::Text(s) => s.to_owned(),
+            _ => String::new(),
         }
     }
 }
 
-/// One `[[issuer]]` table. Every key but `issuer` is optional and overrides the setting of the
-/// same name.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct IssuerOverride {
-    /// The issuer identifier, exactly as tokens carry it in `iss` (for a pg_hba well-known
-    /// URI, the identifier derived from it).
-    pub issuer: String,
-    /// Accepted audiences.
-    pub audience: Option<OneOrMany>,
-    /// Claim holding the audience.
-    pub audience_claim: Option<String>,
-    /// Claim giving the identity.
-    pub identity_claim: Option<String>,
-    /// Claim listing roles for `delegate_ident_mapping=1`.
-    pub role_claim: Option<String>,
-    /// Leeway in seconds.
-    pub clock_skew: Option<i64>,
-    /// Longest token lifetime in seconds; 0 for no limit.
-    pub max_lifetime: Option<i64>,
-    /// Accept only `at+jwt`.
-    pub strict_typ: Option<bool>,
-    /// Key source: a JWKS URL or an absolute file path instead of discovery.
-    pub jwks: Option<String>,
-    /// Claim naming the client (`client_id`, `azp`, `appid`, `cid`).
-    pub client_claim: Option<String>,
-    /// Clients allowed to present tokens (needs `client_claim`).
-    pub allowed_clients: Option<Vec<String>>,
-    /// Claims that must equal a string, e.g. `{ token_use = "access" }`.
-    pub required_claims: Option<std::collections::BTreeMap<String, String>>,
-    /// HBA scopes that need not appear in tokens (replaces the default `openid`,
-    /// `offline_access`).
-    pub implicit_scopes: Option<Vec<String>>,
-    /// Whether `iat` is required.
-    pub require_iat: Option<bool>,
-    /// The database's client id for introspection.
-    pub client_id: Option<String>,
-    /// The client secret itself (keep the file readable by the server's OS user only).
-    pub client_secret: Option<InlineSecret>,
-    /// A file holding the client secret.
-    pub client_secret_file: Option<String>,
-    /// Introspection endpoint, overriding discovery.
-    pub introspection_endpoint: Option<String>,
-    /// `client_secret_basic` or `client_secret_post`.
-    pub introspection_auth: Option<String>,
-    /// Also introspect JWTs that passed every local check.
-    pub introspect_jwts: Option<bool>,
-    /// Validate opaque tokens at the userinfo endpoint when introspection is not configured.
-    pub userinfo: Option<bool>,
+impl FileValue for Vec<String> {
+    fn from_file(value: &DeValue<'_>, setting: &Setting) -> Result<Self, String> {
+        let expected = match setting.kind {
+            Kind::TextList => "wrong type or value: expected a string or an array of strings",
+            _ => "wrong type or value: expected an array of strings",
+        };
+        match value {
+            DeValue::String(s) if setting.kind == Kind::TextList => Ok(vec![s.to_string()]),
+            DeValue::Array(items) => items
+                .iter()
+                .map(|item| match item.get_ref() {
+                    DeValue::String(s) => Ok(s.to_string()),
+                    _ => Err(expected.to_owned()),
+                })
+                .collect(),
+            _ => Err(expected.to_owned()),
+        }
+    }
+    fn from_default(setting: &Setting) -> Self {
+        match declared_default(setting) {
+            GucDefault::Text(s) => split_list(s),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl FileValue for bool {
+    fn from_file(value: &DeValue<'_>, _setting: &Setting) -> Result<Self, String> {
+        match value {
+            DeValue::Boolean(b) => Ok(*b),
+            _ => Err("wrong type or value: expected true or false".to_owned()),
+        }
+    }
+    fn from_default(setting: &Setting) -> Self {
+        matches!(declared_default(setting), GucDefault::Bool(true))
+    }
+}
+
+impl FileValue for i64 {
+    fn from_file(value: &DeValue<'_>, setting: &Setting) -> Result<Self, String> {
+        let integer = match value {
+            DeValue::Integer(i) => i64::from_str_radix(i.as_str(), i.radix()).ok(),
+            _ => None,
+        };
+        match (setting.kind, value, integer) {
+            (_, DeValue::Integer(_), Some(i)) => Ok(i),
+            (_, DeValue::Integer(_), None) => Err(format!(
+                "out of range ({})",
+                setting.kind.describe_range().unwrap_or_default()
+            )),
+            (Kind::Duration { unit, .. }, DeValue::String(text), _) => {
+                settings::parse_duration(text, unit).map_err(|e| format!("wrong type or value: {e}"))
+            }
+            (Kind::Duration { unit, .. }, _, _) => Err(format!(
+                "wrong type or value: expected a duration such as \"90s\" or \"5min\", or an integer of {}",
+                unit.symbol()
+            )),
+            _ => Err("wrong type or value: expected an integer".to_owned()),
+        }
+    }
+    fn from_default(setting: &Setting) -> Self {
+        match declared_default(setting) {
+            GucDefault::Int(i) => i64::from(i),
+            _ => 0,
+        }
+    }
+    fn in_range(&self, setting: &Setting) -> bool {
+        setting
+            .kind
+            .range()
+            .is_none_or(|(min, max)| (i64::from(min)..=i64::from(max)).contains(self))
+    }
+}
+
+impl FileValue for BTreeMap<String, String> {
+    fn from_file(value: &DeValue<'_>, _setting: &Setting) -> Result<Self, String> {
+        let expected = || "wrong type or value: expected a table of strings".to_owned();
+        let DeValue::Table(table) = value else {
+            return Err(expected());
+        };
+        table
+            .iter()
+            .map(|(k, v)| match v.get_ref() {
+                DeValue::String(s) => Ok((k.get_ref().to_string(), s.to_string())),
+                _ => Err(expected()),
+            })
+            .collect()
+    }
+    fn from_default(_setting: &Setting) -> Self {
+        BTreeMap::new()
+    }
+}
+
+impl FileValue for InlineSecret {
+    fn from_file(value: &DeValue<'_>, setting: &Setting) -> Result<Self, String> {
+        String::from_file(value, setting).map(InlineSecret)
+    }
+    fn from_default(_setting: &Setting) -> Self {
+        InlineSecret(String::new())
+    }
+}
+
+impl IssuerOverride {
+    /// The issuer identifier (present in every parsed entry).
+    pub fn issuer(&self) -> &str {
+        self.issuer.as_deref().unwrap_or_default()
+    }
+
+    fn check_range<T: FileValue>(&self, setting: &Setting, value: &T) -> Result<(), ConfigError> {
+        if value.in_range(setting) {
+            return Ok(());
+        }
+        let line = self
+            .lines
+            .iter()
+            .find(|(name, _)| *name == setting.name)
+            .map_or(0, |&(_, line)| line);
+        let range = setting.kind.describe_range().unwrap_or_default();
+        Err(ConfigError(format!(
+            "issuers file line {line}, key {}: out of range ({range})",
+            setting.name
+        )))
+    }
 }
 
 /// A secret written in the issuers file. Its `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct InlineSecret(pub String);
 
 impl std::fmt::Debug for InlineSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<hidden>")
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileShape {
-    #[serde(default)]
-    issuer: Vec<IssuerOverride>,
 }
 
 /// The parsed issuers file.
@@ -171,23 +328,57 @@ impl std::error::Error for ConfigError {}
 pub const MAX_ISSUERS_FILE_LEN: usize = 256 * 1024;
 
 impl IssuersFile {
-    /// Parses the TOML text of an issuers file.
+    /// Parses the TOML text of an issuers file. The top level holds only `[[issuer]]` tables;
+    /// each takes the keys the declaration marks per issuer, with their kinds.
     pub fn parse(text: &str) -> Result<IssuersFile, ConfigError> {
         if text.len() > MAX_ISSUERS_FILE_LEN {
             return Err(ConfigError("issuers file is larger than 256 KiB".into()));
         }
-        let shape: FileShape =
-            toml::from_str(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
-        for (i, entry) in shape.issuer.iter().enumerate() {
-            if entry.issuer.is_empty() {
+        let document =
+            DeTable::parse(text).map_err(|e| ConfigError(describe_toml_error(text, &e)))?;
+        let mut issuers = Vec::new();
+        for (key, value) in document.get_ref() {
+            if key.get_ref() != "issuer" {
+                return Err(problem(
+                    text,
+                    key.span(),
+                    Some(key.get_ref()),
+                    "unknown key",
+                ));
+            }
+            let tables = match value.get_ref() {
+                DeValue::Array(tables) => tables,
+                _ => {
+                    return Err(problem(
+                        text,
+                        key.span(),
+                        Some("issuer"),
+                        "wrong type or value: expected [[issuer]] tables",
+                    ))
+                }
+            };
+            for table in tables.iter() {
+                let DeValue::Table(entry) = table.get_ref() else {
+                    return Err(problem(
+                        text,
+                        table.span(),
+                        Some("issuer"),
+                        "wrong type or value: expected [[issuer]] tables",
+                    ));
+                };
+                issuers.push(parse_entry(text, table.span(), entry)?);
+            }
+        }
+        for (i, entry) in issuers.iter().enumerate() {
+            if entry.issuer().is_empty() {
                 return Err(ConfigError(format!(
                     "issuers file: entry {} has an empty issuer",
                     i + 1
                 )));
             }
-            if let Some(first) = shape.issuer[..i]
+            if let Some(first) = issuers[..i]
                 .iter()
-                .position(|e| e.issuer == entry.issuer)
+                .position(|e| e.issuer() == entry.issuer())
             {
                 return Err(ConfigError(format!(
                     "issuers file: entry {} repeats the issuer of entry {}",
@@ -196,14 +387,12 @@ impl IssuersFile {
                 )));
             }
         }
-        Ok(IssuersFile {
-            issuers: shape.issuer,
-        })
+        Ok(IssuersFile { issuers })
     }
 
     /// The override for `issuer`, compared exactly.
     pub fn find(&self, issuer: &str) -> Option<&IssuerOverride> {
-        self.issuers.iter().find(|e| e.issuer == issuer)
+        self.issuers.iter().find(|e| e.issuer() == issuer)
     }
 
     /// Every configured override.
@@ -218,43 +407,89 @@ impl IssuersFile {
     }
 }
 
+/// One `[[issuer]]` table: each key must be a per-issuer entry of the declaration.
+fn parse_entry(
+    text: &str,
+    span: Range<usize>,
+    table: &DeTable<'_>,
+) -> Result<IssuerOverride, ConfigError> {
+    let mut entry = IssuerOverride::default();
+    for (key, value) in table {
+        let name: &str = key.get_ref();
+        let Some(setting) = settings::lookup(name).filter(|s| s.per_issuer) else {
+            let server_wide = settings::lookup(name)
+                .and_then(|s| s.guc)
+                .is_some_and(|g| !g.test_only);
+            let what = if server_wide {
+                "not settable per issuer: it is a server-wide setting (pg_bearer.*)"
+            } else {
+                "unknown key"
+            };
+            return Err(problem(text, key.span(), Some(name), what));
+        };
+        entry
+            .set(setting, value.get_ref())
+            .map_err(|what| problem(text, key.span(), Some(name), &what))?;
+        entry
+            .lines
+            .push((setting.name, line_of(text, key.span().start)));
+    }
+    if entry.issuer.is_none() {
+        return Err(problem(
+            text,
+            span,
+            None,
+            "a required key is missing (issuer)",
+        ));
+    }
+    Ok(entry)
+}
+
+/// The 1-based line of byte `offset`.
+fn line_of(text: &str, offset: usize) -> usize {
+    let offset = offset.min(text.len());
+    text.as_bytes()[..offset]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// `issuers file line N, key K: what`. The key is repeated only when it looks like one, and
+/// no value from the file ever is.
+fn problem(text: &str, span: Range<usize>, key: Option<&str>, what: &str) -> ConfigError {
+    let line_no = line_of(text, span.start);
+    let key = key.filter(|k| looks_like_a_key(k));
+    ConfigError(match key {
+        Some(key) => format!("issuers file line {line_no}, key {key}: {what}"),
+        None => format!("issuers file line {line_no}: {what}"),
+    })
+}
+
+fn looks_like_a_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 64
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Why a TOML issuers file does not parse, by line and key, without the parser's message:
-/// that message can quote the offending value (`invalid type: integer `12345`, expected a
-/// string` for a mistyped `client_secret`), and no value from the file may reach the log.
+/// that message can quote the offending text, and no value from the file may reach the log.
 fn describe_toml_error(text: &str, err: &toml::de::Error) -> String {
-    let message = err.message();
-    let what = if message.starts_with("unknown field") {
-        "unknown key"
-    } else if message.starts_with("duplicate") {
+    let what = if err.message().starts_with("duplicate") {
         "repeated key"
-    } else if message.starts_with("missing field") {
-        "a required key is missing"
-    } else if message.starts_with("invalid type")
-        || message.starts_with("invalid value")
-        || message.starts_with("invalid length")
-    {
-        "wrong type or value"
     } else {
         "not valid TOML"
     };
     let Some(start) = err.span().map(|s| s.start.min(text.len())) else {
         return format!("issuers file: {what}");
     };
-    // Only the key's name is repeated, and only when it looks like one.
+    // The key's name is taken from the line, and only when it looks like one.
     let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_no = text[..start].matches('\n').count() + 1;
     let line = &text[line_start..];
     let line = &line[..line.find('\n').unwrap_or(line.len())];
-    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| {
-        !k.is_empty()
-            && k.len() <= 64
-            && k.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    });
-    match key {
-        Some(key) => format!("issuers file line {line_no}, key {key}: {what}"),
-        None => format!("issuers file line {line_no}: {what}"),
-    }
+    let key = line.split_once('=').map(|(k, _)| k.trim());
+    problem(text, start..start, key, what).0
 }
 
 fn invalid_claim(key: &str) -> ConfigError {
@@ -307,13 +542,21 @@ impl OpaqueSettings {
     }
 }
 
+/// `defaults` with `entry`'s keys applied, if there is an entry.
+fn effective(defaults: &Defaults, entry: Option<&IssuerOverride>) -> Result<Defaults, ConfigError> {
+    match entry {
+        Some(entry) => defaults.overridden_by(entry),
+        None => Ok(defaults.clone()),
+    }
+}
+
 /// The opaque-token settings for an issuer: `defaults` overridden by `entry`.
 pub fn opaque_settings(
     defaults: &Defaults,
     entry: Option<&IssuerOverride>,
 ) -> Result<OpaqueSettings, ConfigError> {
-    let pick =
-        |over: Option<&String>, default: &str| over.cloned().unwrap_or_else(|| default.to_owned());
+    let values = effective(defaults, entry)?;
+    // In the file, `client_secret_file = ""` (like `client_secret = ""`) means the setting's.
     let client_secret = match (
         entry.and_then(|e| e.client_secret.as_ref().map(|s| s.0.clone())),
         entry.and_then(|e| e.client_secret_file.clone()),
@@ -330,30 +573,19 @@ pub fn opaque_settings(
         }
         _ => SecretSource::None,
     };
-    let auth_text = pick(
-        entry.and_then(|e| e.introspection_auth.as_ref()),
-        &defaults.introspection_auth,
-    );
-    let auth = crate::introspection::ClientAuth::parse(&auth_text).ok_or_else(|| {
-        ConfigError(
-            "introspection_auth is not client_secret_basic or client_secret_post".to_owned(),
-        )
-    })?;
+    let auth =
+        crate::introspection::ClientAuth::parse(&values.introspection_auth).ok_or_else(|| {
+            ConfigError(
+                "introspection_auth is not client_secret_basic or client_secret_post".to_owned(),
+            )
+        })?;
     Ok(OpaqueSettings {
-        client_id: pick(
-            entry.and_then(|e| e.client_id.as_ref()),
-            &defaults.client_id,
-        ),
+        client_id: values.client_id,
         client_secret,
-        introspection_endpoint: pick(
-            entry.and_then(|e| e.introspection_endpoint.as_ref()),
-            &defaults.introspection_endpoint,
-        ),
+        introspection_endpoint: values.introspection_endpoint,
         auth,
-        introspect_jwts: entry
-            .and_then(|e| e.introspect_jwts)
-            .unwrap_or(defaults.introspect_jwts),
-        userinfo: entry.and_then(|e| e.userinfo).unwrap_or(defaults.userinfo),
+        introspect_jwts: values.introspect_jwts,
+        userinfo: values.userinfo,
     })
 }
 
@@ -364,13 +596,8 @@ pub fn issuer_policy(
     defaults: &Defaults,
     entry: Option<&IssuerOverride>,
 ) -> Result<(IssuerPolicy, String), ConfigError> {
-    let pick =
-        |over: Option<&String>, default: &str| over.cloned().unwrap_or_else(|| default.to_owned());
-    let audiences = entry
-        .and_then(|e| e.audience.clone())
-        .map(OneOrMany::into_vec)
-        .unwrap_or_else(|| defaults.audiences.clone());
-    if audiences.is_empty() {
+    let values = effective(defaults, entry)?;
+    if values.audience.is_empty() {
         return Err(ConfigError(format!(
             "no audience is configured for issuer {issuer:?} (pg_bearer.audience or the issuers file)"
         )));
@@ -393,42 +620,15 @@ pub fn issuer_policy(
                 .map_err(|_| invalid_claim(key))
         }
     };
-    let mut policy = IssuerPolicy::new(issuer, audiences);
-    policy.audience_claim = claim(
-        "audience_claim",
-        pick(
-            entry.and_then(|e| e.audience_claim.as_ref()),
-            &defaults.audience_claim,
-        ),
-        "aud",
-    )?;
-    policy.identity_claim = claim(
-        "identity_claim",
-        pick(
-            entry.and_then(|e| e.identity_claim.as_ref()),
-            &defaults.identity_claim,
-        ),
-        "sub",
-    )?;
-    policy.role_claim = optional_claim(
-        "role_claim",
-        pick(
-            entry.and_then(|e| e.role_claim.as_ref()),
-            &defaults.role_claim,
-        ),
-    )?;
-    policy.clock_skew = entry
-        .and_then(|e| e.clock_skew)
-        .unwrap_or(defaults.clock_skew);
-    policy.max_lifetime = match entry.and_then(|e| e.max_lifetime) {
-        Some(0) => None,
-        Some(n) => Some(n),
-        None => defaults.max_lifetime,
-    };
-    let strict = entry
-        .and_then(|e| e.strict_typ)
-        .unwrap_or(defaults.strict_typ);
-    policy.typ_policy = if strict {
+    let mut policy = IssuerPolicy::new(issuer, values.audience);
+    policy.audience_claim = claim("audience_claim", values.audience_claim, "aud")?;
+    policy.identity_claim = claim("identity_claim", values.identity_claim, "sub")?;
+    policy.role_claim = optional_claim("role_claim", values.role_claim)?;
+    policy.clock_skew = values.clock_skew;
+    // 0 is "no limit"; a negative value (only possible from a caller of this library: the
+    // declared range starts at 0) stays and fails validation.
+    policy.max_lifetime = Some(values.max_lifetime).filter(|&m| m != 0);
+    policy.typ_policy = if values.strict_typ {
         TypPolicy::AccessOnly
     } else {
         TypPolicy::AccessOrGeneric
@@ -453,8 +653,7 @@ pub fn issuer_policy(
     policy
         .validate()
         .map_err(|e| ConfigError(format!("issuer {issuer:?}: {e}")))?;
-    let jwks = pick(entry.and_then(|e| e.jwks.as_ref()), &defaults.jwks);
-    Ok((policy, jwks))
+    Ok((policy, values.jwks))
 }
 
 #[cfg(test)]
@@ -463,9 +662,7 @@ mod tests {
 
     fn defaults() -> Defaults {
         Defaults {
-            audiences: vec!["db".into()],
-            clock_skew: 60,
-            max_lifetime: Some(86_400),
+            audience: vec!["db".into()],
             ..Defaults::default()
         }
     }
@@ -672,6 +869,198 @@ max_lifetime = 0
         .unwrap_err()
         .to_string();
         assert!(!err.contains("s3cr3tXq"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_reported_by_line_and_name() {
+        let err = IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\naudiance = \"x\"\n")
+            .unwrap_err();
+        assert_eq!(err.0, "issuers file line 3, key audiance: unknown key");
+        let err = IssuersFile::parse("algorithms = [\"HS256\"]\n").unwrap_err();
+        assert_eq!(err.0, "issuers file line 1, key algorithms: unknown key");
+    }
+
+    #[test]
+    fn a_server_wide_setting_in_the_issuers_file_is_refused_as_such() {
+        let err = IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\nhttp_timeout = \"5s\"\n")
+            .unwrap_err();
+        assert!(
+            err.0
+                .starts_with("issuers file line 3, key http_timeout: not settable per issuer"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn test_only_settings_are_unknown_keys_in_the_issuers_file() {
+        for key in ["allow_http = true", "test_fault = \"x\""] {
+            let err = IssuersFile::parse(&format!("[[issuer]]\nissuer = \"https://a\"\n{key}\n"))
+                .unwrap_err();
+            assert!(err.0.ends_with(": unknown key"), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_entry_without_an_issuer_is_an_error() {
+        let err = IssuersFile::parse("[[issuer]]\naudience = \"x\"\n").unwrap_err();
+        assert!(
+            err.0.contains("a required key is missing (issuer)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn issuers_must_be_an_array_of_tables() {
+        for text in [
+            "issuer = \"https://a\"\n",
+            "issuer = [\"https://a\"]\n",
+            "[issuer]\nissuer = \"https://a\"\n",
+        ] {
+            let err = IssuersFile::parse(text).unwrap_err();
+            assert!(
+                err.0.contains("key issuer: wrong type or value"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_in_the_file_take_postgresql_units_or_base_unit_integers() {
+        let file = IssuersFile::parse(
+            "[[issuer]]\nissuer = \"https://a\"\nclock_skew = \"2min\"\nmax_lifetime = \"2h\"\n\
+             [[issuer]]\nissuer = \"https://b\"\nclock_skew = 120\nmax_lifetime = 7200\n\
+             [[issuer]]\nissuer = \"https://c\"\nclock_skew = \"90\"\nmax_lifetime = \"1.5d\"\n",
+        )
+        .unwrap();
+        for (issuer, skew, lifetime) in [
+            ("https://a", 120, 7_200),
+            ("https://b", 120, 7_200),
+            ("https://c", 90, 129_600),
+        ] {
+            let (p, _) = issuer_policy(issuer, &defaults(), file.find(issuer)).unwrap();
+            assert_eq!(
+                (p.clock_skew, p.max_lifetime),
+                (skew, Some(lifetime)),
+                "{issuer}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_toml_integer_spelling_is_an_integer_of_the_base_unit() {
+        for (value, expected) in [("0x3c", 60), ("0o74", 60), ("1_20", 120), ("+90", 90)] {
+            let text = format!("[[issuer]]\nissuer = \"https://a\"\nclock_skew = {value}\n");
+            let file = IssuersFile::parse(&text).unwrap();
+            let (p, _) = issuer_policy("https://a", &defaults(), file.find("https://a")).unwrap();
+            assert_eq!(p.clock_skew, expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_zero_max_lifetime_in_the_file_removes_the_limit_whatever_its_unit() {
+        for zero in ["0", "\"0\"", "\"0s\"", "\"0min\""] {
+            let text = format!("[[issuer]]\nissuer = \"https://a\"\nmax_lifetime = {zero}\n");
+            let file = IssuersFile::parse(&text).unwrap();
+            let (p, _) = issuer_policy("https://a", &defaults(), file.find("https://a")).unwrap();
+            assert_eq!(p.max_lifetime, None, "{zero}");
+        }
+    }
+
+    #[test]
+    fn malformed_durations_are_refused_by_line_and_key_without_the_value() {
+        for (value, expect) in [
+            ("\"5sec\"", "unknown duration unit"),
+            ("\"5 S\"", "unknown duration unit"),
+            ("\"s3cr3tXq\"", "not a duration"),
+            ("\"\"", "not a duration"),
+            ("\"99999999999s\"", "duration too large"),
+            ("1.5", "expected a duration"),
+            ("true", "expected a duration"),
+            ("99999999999999999999", "out of range (0 – 5min)"),
+        ] {
+            let text = format!("[[issuer]]\nissuer = \"https://a\"\nclock_skew = {value}\n");
+            let err = IssuersFile::parse(&text).unwrap_err().to_string();
+            assert!(
+                err.starts_with("issuers file line 3, key clock_skew: "),
+                "{value}: {err}"
+            );
+            assert!(err.contains(expect), "{value}: {err}");
+            assert!(!err.contains("s3cr3tXq"), "{err}");
+        }
+    }
+
+    #[test]
+    fn durations_outside_the_declared_range_are_refused_naming_the_key_and_line() {
+        for (key, value) in [
+            ("clock_skew", "\"301s\""),
+            ("clock_skew", "\"1h\""),
+            ("clock_skew", "-1"),
+            ("clock_skew", "\"-1s\""),
+            ("max_lifetime", "-5"),
+            ("max_lifetime", "2147483648"),
+        ] {
+            let text = format!("[[issuer]]\nissuer = \"https://a\"\n\n{key} = {value}\n");
+            let file = IssuersFile::parse(&text).unwrap();
+            let err = issuer_policy("https://a", &defaults(), file.find("https://a"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("issuers file line 4, key {key}: out of range (")),
+                "{key} = {value}: {err}"
+            );
+            // Another issuer of the same file is not affected.
+            assert!(issuer_policy("https://b", &defaults(), file.find("https://b")).is_ok());
+        }
+        let file =
+            IssuersFile::parse("[[issuer]]\nissuer = \"https://a\"\nclock_skew = \"5min\"\n")
+                .unwrap();
+        let (p, _) = issuer_policy("https://a", &defaults(), file.find("https://a")).unwrap();
+        assert_eq!(p.clock_skew, 300, "the top of the range is accepted");
+    }
+
+    #[test]
+    fn the_file_accepts_exactly_the_keys_the_declaration_marks_per_issuer() {
+        use crate::settings::{Kind, SETTINGS};
+        for setting in SETTINGS {
+            let value = match setting.kind {
+                Kind::Text | Kind::Secret | Kind::TextList => "\"x\"",
+                Kind::Bool => "true",
+                Kind::Int { .. } | Kind::Duration { .. } => "1",
+                Kind::Strings => "[\"x\"]",
+                Kind::Claims => "{ x = \"y\" }",
+                Kind::Issuer => continue,
+            };
+            let text = format!(
+                "[[issuer]]\nissuer = \"https://a\"\n{} = {value}\n",
+                setting.name
+            );
+            let parsed = IssuersFile::parse(&text);
+            assert_eq!(
+                parsed.is_ok(),
+                setting.per_issuer,
+                "{}: {parsed:?}",
+                setting.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_declared_defaults_are_the_defaults() {
+        let d = Defaults::default();
+        assert!(d.audience.is_empty());
+        assert_eq!(d.audience_claim, "aud");
+        assert_eq!(d.identity_claim, "sub");
+        assert_eq!(d.clock_skew, 60);
+        assert_eq!(d.max_lifetime, 86_400);
+        assert_eq!(d.introspection_auth, "client_secret_basic");
+        assert!(!d.strict_typ && !d.userinfo && !d.introspect_jwts);
+    }
+
+    #[test]
+    fn list_settings_split_on_commas_and_drop_empty_items() {
+        assert_eq!(split_list(" a, b ,,c "), vec!["a", "b", "c"]);
+        assert!(split_list("").is_empty());
+        assert!(split_list(" , ").is_empty());
     }
 
     #[test]

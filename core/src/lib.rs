@@ -22,3 +22,4 @@ pub mod reason;
 pub mod request_budget;
 pub mod result_cache;
 pub mod scope;
+pub mod settings;

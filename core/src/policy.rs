@@ -74,8 +74,9 @@ pub const ASYMMETRIC_ALGORITHMS: &[Algorithm] = &[
     Algorithm::EdDSA,
 ];
 
-/// The largest clock skew that may be configured, in seconds.
-pub const MAX_CLOCK_SKEW: i64 = 300;
+/// The largest clock skew that may be configured, in seconds: the declared range of
+/// `pg_bearer.clock_skew`.
+pub const MAX_CLOCK_SKEW: i64 = crate::settings::setting("clock_skew").max();
 
 /// How tokens from one issuer are judged. Built once from configuration; check it with
 /// [`IssuerPolicy::validate`] at that time. [`verify_jwt`] validates it again and refuses
@@ -97,10 +98,12 @@ pub struct IssuerPolicy {
     /// to `None`, which refuses every token in delegate mode. See
     /// [`crate::identity::check_role`].
     pub role_claim: Option<ClaimPath>,
-    /// Leeway for `exp`, `nbf` and `iat`, in seconds, 0..=[`MAX_CLOCK_SKEW`]. Defaults to 60.
+    /// Leeway for `exp`, `nbf` and `iat`, in seconds, 0..=[`MAX_CLOCK_SKEW`]. Defaults to
+    /// `pg_bearer.clock_skew`'s declared default (60).
     pub clock_skew: i64,
     /// The longest accepted token lifetime, in seconds: caps `exp - iat` and `exp - now`.
-    /// Defaults to 86 400 (24 hours). `None` removes the cap (not recommended).
+    /// Defaults to `pg_bearer.max_lifetime`'s declared default (86 400, 24 hours). `None`
+    /// removes the cap (not recommended).
     pub max_lifetime: Option<i64>,
     /// Whether `iat` is required (RFC 9068 §2.2 requires it; every provider tested sends it).
     /// Defaults to `true`. A present `iat` is always type-checked and must not be in the
@@ -136,8 +139,8 @@ impl IssuerPolicy {
             audience_claim: ClaimPath::named("aud"),
             identity_claim: ClaimPath::named("sub"),
             role_claim: None,
-            clock_skew: 60,
-            max_lifetime: Some(86_400),
+            clock_skew: crate::settings::setting("clock_skew").int_default(),
+            max_lifetime: Some(crate::settings::setting("max_lifetime").int_default()),
             require_iat: true,
             typ_policy: TypPolicy::default(),
             algorithms: ASYMMETRIC_ALGORITHMS.to_vec(),

@@ -131,9 +131,9 @@ fn h73_an_hba_line_that_cannot_authorize_refuses_every_token() {
 #[test]
 fn h73_settings_that_cannot_be_made_safe_are_configuration_errors() {
     let defaults = Defaults {
-        audiences: vec![AUD.into()],
+        audience: vec![AUD.into()],
         clock_skew: 60,
-        max_lifetime: Some(86_400),
+        max_lifetime: 86_400,
         ..Defaults::default()
     };
     assert!(
@@ -142,7 +142,7 @@ fn h73_settings_that_cannot_be_made_safe_are_configuration_errors() {
     );
     // No audience anywhere: no fallback, an error.
     let no_audience = Defaults {
-        audiences: Vec::new(),
+        audience: Vec::new(),
         ..defaults.clone()
     };
     assert!(issuer_policy(ISS, &no_audience, None).is_err());

@@ -67,7 +67,7 @@ impl Bench {
         let mut conf = vec![
             format!("pg_bearer.audience = '{AUDIENCE}'"),
             format!("pg_bearer.ca_file = '{}'", idp.ca_pem_path().display()),
-            "pg_bearer.http_timeout = 2000".to_owned(),
+            "pg_bearer.http_timeout = 2s".to_owned(),
             format!("pg_bearer.client_id = '{CLIENT_ID}'"),
             format!(
                 "pg_bearer.client_secret_file = '{}'",
@@ -230,7 +230,7 @@ fn a_provider_trickling_a_byte_a_second_fails_within_the_deadline() {
 #[test]
 fn a_hung_provider_does_not_delay_a_fast_shutdown() {
     let bench = Bench::new();
-    let idp = bench.provider(&["pg_bearer.http_timeout = 15000"]);
+    let idp = bench.provider(&["pg_bearer.http_timeout = 15s"]);
     idp.set_fault(Target::All, Fault::Hang);
     let token = bench.token(&idp);
     std::thread::scope(|s| {
@@ -510,7 +510,7 @@ fn a_key_the_provider_withdrew_stops_working_once_the_cache_refreshes() {
             jwks_cache_control: CacheControl::MaxAge(1),
             ..Default::default()
         },
-        &["pg_bearer.jwks_cache_min = 1", "pg_bearer.jwks_grace = 0"],
+        &["pg_bearer.jwks_cache_min = 1s", "pg_bearer.jwks_grace = 0"],
     );
     let token = bench.token(&idp);
     bench.assert_logs_in(&idp, &token);
@@ -529,7 +529,7 @@ fn short_lived_keys(bench: &Bench, grace: &str) -> (Arc<MockProvider>, String) {
             jwks_cache_control: CacheControl::MaxAge(1),
             ..Default::default()
         },
-        &["pg_bearer.jwks_cache_min = 1", grace],
+        &["pg_bearer.jwks_cache_min = 1s", grace],
     );
     let token = bench.token(&idp);
     bench.assert_logs_in(&idp, &token);
@@ -539,7 +539,7 @@ fn short_lived_keys(bench: &Bench, grace: &str) -> (Arc<MockProvider>, String) {
 #[test]
 fn a_jwks_that_turns_to_garbage_between_calls_does_not_replace_the_good_keys() {
     let bench = Bench::new();
-    let (idp, token) = short_lived_keys(&bench, "pg_bearer.jwks_grace = 300");
+    let (idp, token) = short_lived_keys(&bench, "pg_bearer.jwks_grace = 5min");
     for (case, fault) in [
         (
             "keys not an array",
@@ -586,7 +586,7 @@ fn the_request_deadline_stays_below_authentication_timeout() {
     // login with its own timeout.
     let idp = bench.provider(&[
         "authentication_timeout = '5s'",
-        "pg_bearer.http_timeout = 60000",
+        "pg_bearer.http_timeout = 1min",
     ]);
     idp.set_fault(Target::All, Fault::Hang);
     let token = bench.token(&idp);

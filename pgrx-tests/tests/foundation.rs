@@ -105,7 +105,7 @@ fn unreachable_issuer_fails_closed_with_a_logged_reason() {
         false,
         &[
             "pg_bearer.audience = 'postgres-db'",
-            "pg_bearer.http_timeout = 2000",
+            "pg_bearer.http_timeout = 2s",
         ],
         "",
     );
@@ -143,7 +143,7 @@ fn delegated_ident_mapping_line_refuses_the_same_way() {
         false,
         &[
             "pg_bearer.audience = 'postgres-db'",
-            "pg_bearer.http_timeout = 2000",
+            "pg_bearer.http_timeout = 2s",
         ],
         "delegate_ident_mapping=1",
     );
@@ -164,7 +164,7 @@ fn every_refusal_shows_the_client_the_same_error() {
         false,
         &[
             "pg_bearer.audience = 'postgres-db'",
-            "pg_bearer.http_timeout = 2000",
+            "pg_bearer.http_timeout = 2s",
         ],
         "",
     );

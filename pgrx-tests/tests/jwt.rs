@@ -324,7 +324,7 @@ fn bad_tokens_are_refused_with_the_generic_error_and_a_reason_in_the_log() {
 
 #[test]
 fn a_key_added_after_the_cache_filled_is_accepted_after_one_refetch() {
-    let f = Fixture::new("", &["pg_bearer.unknown_kid_cooldown = 1"], &[]);
+    let f = Fixture::new("", &["pg_bearer.unknown_kid_cooldown = 1s"], &[]);
     f.assert_logs_in(
         "alice",
         &f.token(Alg::Rs256, &f.claims("alice")),
@@ -412,8 +412,8 @@ fn cached_keys_keep_working_while_the_provider_is_down_within_grace() {
         options,
         "",
         &[
-            "pg_bearer.jwks_cache_min = 1",
-            "pg_bearer.jwks_cache_default = 1",
+            "pg_bearer.jwks_cache_min = 1s",
+            "pg_bearer.jwks_cache_default = 1s",
         ],
         &[],
     );
@@ -442,8 +442,8 @@ fn without_grace_stale_keys_are_refused_once_the_provider_is_down() {
         options,
         "",
         &[
-            "pg_bearer.jwks_cache_min = 1",
-            "pg_bearer.jwks_cache_default = 1",
+            "pg_bearer.jwks_cache_min = 1s",
+            "pg_bearer.jwks_cache_default = 1s",
             "pg_bearer.jwks_grace = 0",
         ],
         &[],
@@ -462,7 +462,7 @@ fn without_grace_stale_keys_are_refused_once_the_provider_is_down() {
 
 #[test]
 fn a_provider_that_never_answers_fails_the_login_within_the_http_timeout() {
-    let f = Fixture::new("", &["pg_bearer.http_timeout = 1000"], &[]);
+    let f = Fixture::new("", &["pg_bearer.http_timeout = 1s"], &[]);
     f.idp.set_fault(Target::All, Fault::Hang);
     let token = f.token(Alg::Rs256, &f.claims("alice"));
     let started = Instant::now();
@@ -479,7 +479,7 @@ fn a_provider_that_never_answers_fails_the_login_within_the_http_timeout() {
 
 #[test]
 fn a_backend_waiting_on_the_provider_answers_pg_terminate_backend() {
-    let f = Fixture::new("", &["pg_bearer.http_timeout = 15000"], &[]);
+    let f = Fixture::new("", &["pg_bearer.http_timeout = 15s"], &[]);
     f.idp.set_fault(Target::All, Fault::Hang);
     let token = f.token(Alg::Rs256, &f.claims("alice"));
     let admin = f.cluster.superuser();
@@ -734,8 +734,8 @@ fn while_one_backend_refreshes_stale_keys_the_others_use_them_without_waiting() 
         options,
         "",
         &[
-            "pg_bearer.jwks_cache_min = 1",
-            "pg_bearer.jwks_cache_default = 1",
+            "pg_bearer.jwks_cache_min = 1s",
+            "pg_bearer.jwks_cache_default = 1s",
         ],
         &[],
     );

@@ -177,7 +177,7 @@ fn a_hundred_logins_with_one_token_cost_one_introspection() {
 
 #[test]
 fn a_revoked_token_is_refused_once_its_cache_entry_expires() {
-    let f = Fixture::new(&["pg_bearer.result_cache_ttl = 1"]);
+    let f = Fixture::new(&["pg_bearer.result_cache_ttl = 1s"]);
     f.introspection_answers(active_body("alice"));
     f.assert_logs_in("alice", OPAQUE, "oauth:alice");
     f.introspection_answers(json!({"active": false}));
@@ -193,7 +193,7 @@ fn a_revoked_token_is_refused_once_its_cache_entry_expires() {
 #[test]
 fn introspection_answers_that_do_not_prove_an_active_token_are_refused() {
     let f = Fixture::new(&[
-        "pg_bearer.http_timeout = 1000",
+        "pg_bearer.http_timeout = 1s",
         "pg_bearer.negative_cache_ttl = 0",
     ]);
     let mut base = active_body("alice");

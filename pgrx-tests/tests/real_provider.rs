@@ -175,7 +175,7 @@ fn client_credentials_jwt_for_the_service_cannot_use_role_alice() {
 
 #[test]
 fn rotated_keys_are_fetched_on_an_unknown_kid_without_restarting_postgres() {
-    let f = Fixture::new(&["pg_bearer.unknown_kid_cooldown = 1"]);
+    let f = Fixture::new(&["pg_bearer.unknown_kid_cooldown = 1s"]);
     let started = f.postmaster_started();
     let old_token = f.idp.client_credentials("service", SERVICE_SECRET);
     f.assert_hook_login(SERVICE_SUB, &old_token);

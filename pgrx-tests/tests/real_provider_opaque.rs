@@ -269,7 +269,7 @@ fn client_credentials_opaque_token_cannot_use_role_alice() {
 
 #[test]
 fn a_token_revoked_at_the_provider_is_refused_once_the_cache_entry_expires() {
-    let f = Fixture::new(Check::Introspection, &["pg_bearer.result_cache_ttl = 2"]);
+    let f = Fixture::new(Check::Introspection, &["pg_bearer.result_cache_ttl = 2s"]);
     let token = f.service_token();
     f.assert_hook_login(SERVICE, &token);
     f.idp.revoke(&token, SERVICE, SERVICE_OPAQUE_SECRET);

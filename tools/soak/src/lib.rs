@@ -519,9 +519,9 @@ fn server_conf(idp: &MockProvider, secret_file: &std::path::Path) -> Vec<String>
         format!("pg_bearer.ca_file = '{}'", idp.ca_pem_path().display()),
         format!("pg_bearer.client_id = '{CLIENT_ID}'"),
         format!("pg_bearer.client_secret_file = '{}'", secret_file.display()),
-        "pg_bearer.http_timeout = 500".into(),
-        "pg_bearer.jwks_cache_min = 5".into(),
-        "pg_bearer.unknown_kid_cooldown = 5".into(),
+        "pg_bearer.http_timeout = 500ms".into(),
+        "pg_bearer.jwks_cache_min = 5s".into(),
+        "pg_bearer.unknown_kid_cooldown = 5s".into(),
         "authentication_timeout = '10s'".into(),
         "max_connections = 100".into(),
     ]
