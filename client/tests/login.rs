@@ -49,7 +49,7 @@ impl Setup {
     }
 
     /// `pg_bearer_client exec SOURCE... -- psql CONNINFO -XAtc 'SELECT system_user'`.
-    fn psql(&self, source: &[&str], secret: Option<&str>) -> Output {
+    fn psql<S: AsRef<std::ffi::OsStr>>(&self, source: &[S], secret: Option<&str>) -> Output {
         let conninfo = self.cluster.oauth_conninfo(SERVICE_SUB, self.idp.issuer());
         let mut command = client(&self.cache);
         command
@@ -79,20 +79,17 @@ fn logged_in_as_service(out: &Output) {
 fn exec_logs_psql_in_with_a_client_credentials_token() {
     let s = Setup::start("grant");
     let ca = s.ca();
+    // The grant's options, with the issuer given as `issuer` and the secret's own options.
+    let grant = |issuer: &str, secret: &[&str]| -> Vec<String> {
+        ["--client-credentials", SERVICE_SUB, "--scope", "postgres"]
+            .iter()
+            .chain(["--issuer", issuer, "--ca-file", &ca].iter())
+            .chain(secret)
+            .map(|a| a.to_string())
+            .collect()
+    };
     let issuer = s.idp.issuer().to_owned();
-    let out = s.psql(
-        &[
-            "--client-credentials",
-            SERVICE_SUB,
-            "--scope",
-            "postgres",
-            "--issuer",
-            &issuer,
-            "--ca-file",
-            &ca,
-        ],
-        Some(SERVICE_SECRET),
-    );
+    let out = s.psql(&grant(&issuer, &[]), Some(SERVICE_SECRET));
     logged_in_as_service(&out);
     assert!(!printed(&out).contains(SERVICE_SECRET));
 
@@ -100,38 +97,11 @@ fn exec_logs_psql_in_with_a_client_credentials_token() {
     let secret_file = s.idp.dir().join("service.secret");
     std::fs::write(&secret_file, format!("{SERVICE_SECRET}\n")).expect("write the secret");
     let secret_path = secret_file.display().to_string();
-    let well_known = s.idp.well_known();
-    let out = s.psql(
-        &[
-            "--client-credentials",
-            SERVICE_SUB,
-            "--client-secret-file",
-            &secret_path,
-            "--scope",
-            "postgres",
-            "--issuer",
-            &well_known,
-            "--ca-file",
-            &ca,
-        ],
-        None,
-    );
-    logged_in_as_service(&out);
+    let from_file = grant(&s.idp.well_known(), &["--client-secret-file", &secret_path]);
+    logged_in_as_service(&s.psql(&from_file, None));
 
     // A wrong secret: the provider's refusal, and psql never runs.
-    let out = s.psql(
-        &[
-            "--client-credentials",
-            SERVICE_SUB,
-            "--scope",
-            "postgres",
-            "--issuer",
-            &issuer,
-            "--ca-file",
-            &ca,
-        ],
-        Some("not-the-secret"),
-    );
+    let out = s.psql(&grant(&issuer, &[]), Some("not-the-secret"));
     let (line, code) = one_line_failure(&out);
     assert_eq!(code, 6, "{line}");
     assert!(line.contains("invalid_client"), "{line}");
