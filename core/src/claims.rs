@@ -118,6 +118,33 @@ impl ClaimPath {
         }
         object.get(last)
     }
+
+    /// Finds the value the way RFC 6901 evaluates a pointer: like [`ClaimPath::lookup`], but
+    /// a segment also selects an array element when it is an index: `0`, or digits without a
+    /// leading zero (`/groups/0`). `-`, `01`, `+1` and indices past the end select nothing.
+    /// For session lookups (`pg_bearer.claim`); configured claim paths use
+    /// [`ClaimPath::lookup`], which never descends into arrays.
+    pub fn resolve<'j>(&self, claims: &'j JsonObject) -> Option<&'j Json> {
+        let (first, rest) = self.segments.split_first()?;
+        let mut value = claims.get(first)?;
+        for seg in rest {
+            value = match value {
+                Json::Object(members) => members.get(seg)?,
+                Json::Array(items) => items.get(array_index(seg)?)?,
+                _ => return None,
+            };
+        }
+        Some(value)
+    }
+}
+
+/// An RFC 6901 array index: `0` or a digit string without a leading zero.
+fn array_index(seg: &str) -> Option<usize> {
+    let digits_only = !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only || (seg.len() > 1 && seg.starts_with('0')) {
+        return None;
+    }
+    seg.parse().ok()
 }
 
 impl fmt::Debug for ClaimPath {
@@ -376,6 +403,30 @@ mod tests {
         assert_eq!(get("/l/0/c"), None);
         assert_eq!(get("/s/x"), None);
         assert_eq!(get("/a/x"), None);
+    }
+
+    #[test]
+    fn resolve_also_descends_arrays_by_rfc6901_index() {
+        let claims = parse_object(br#"{"g":["a",{"b":[1,2]}],"o":{"0":"zero"},"s":"x"}"#).unwrap();
+        let get = |p: &str| ClaimPath::parse(p).unwrap().resolve(&claims).cloned();
+        assert_eq!(get("/g/0"), Some(Json::String("a".into())));
+        assert_eq!(get("/g/1/b/1"), Some(Json::Int(2)));
+        assert_eq!(get("/o/0"), Some(Json::String("zero".into())));
+        assert_eq!(get("s"), Some(Json::String("x".into())));
+        for p in [
+            "/g/2",
+            "/g/-",
+            "/g/01",
+            "/g/+1",
+            "/g/ 0",
+            "/g/0x0",
+            "/g/18446744073709551616",
+            "/s/0",
+            "/g/0/0",
+            "/missing/0",
+        ] {
+            assert_eq!(get(p), None, "{p}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// The deepest nesting accepted: a top-level object is depth 1.
 ///
@@ -234,6 +235,66 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 }
 
+/// Writes compact JSON text: no whitespace, members in name order (the [`JsonObject`] order),
+/// strings escaped by `serde_json`. An integer is written exactly as parsed; a float in the
+/// shortest form that reads back as the same `f64`.
+impl Serialize for Json {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Json::Null => s.serialize_unit(),
+            Json::Bool(b) => s.serialize_bool(*b),
+            Json::Int(i) => match (i64::try_from(*i), u64::try_from(*i)) {
+                (Ok(v), _) => s.serialize_i64(v),
+                (_, Ok(v)) => s.serialize_u64(v),
+                _ => s.serialize_i128(*i),
+            },
+            Json::Float(f) => s.serialize_f64(*f),
+            Json::String(t) => s.serialize_str(t),
+            Json::Array(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Json::Object(members) => {
+                let mut map = s.serialize_map(Some(members.len()))?;
+                for (name, value) in members {
+                    map.serialize_entry(name, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+/// The compact JSON text of `value` (see the [`Serialize`] implementation of [`Json`]).
+pub fn to_text<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serializing a Json, a str or a JsonObject into a String cannot fail: every map key is
+    // a string and the writer is infallible. The empty string is never returned in practice.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+/// The length in bytes of [`to_text`]`(value)`, computed without building the text.
+/// `usize::MAX` if it cannot be serialized (which does not happen for [`Json`]).
+pub fn text_len<T: Serialize + ?Sized>(value: &T) -> usize {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 = self.0.saturating_add(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,5 +387,19 @@ mod tests {
         let o = parse_object(br#"{"a":"x\u0000y","b":"\ud83d\ude00"}"#).unwrap();
         assert_eq!(o["a"].as_str(), Some("x\0y"));
         assert_eq!(o["b"].as_str(), Some("\u{1F600}"));
+    }
+
+    #[test]
+    fn serialized_text_is_compact_and_reads_back_the_same() {
+        let text = br#"{"b":[true,null,"x\"y\u0000",1.5,-2,18446744073709551615,1e300],"a":{"d":{}},"\u00e9":""}"#;
+        let value = parse(text).unwrap();
+        let written = to_text(&value);
+        assert_eq!(
+            written,
+            r#"{"a":{"d":{}},"b":[true,null,"x\"y\u0000",1.5,-2,18446744073709551615,1e+300],"é":""}"#
+        );
+        assert_eq!(parse(written.as_bytes()).unwrap(), value);
+        assert_eq!(text_len(&value), written.len());
+        assert_eq!(text_len("a\"\n"), to_text("a\"\n").len());
     }
 }

@@ -104,8 +104,11 @@ pub fn resource_of(scope: &str) -> Option<&str> {
     (!resource.is_empty()).then_some(resource)
 }
 
-/// Collects the scope words of `scope` and `scp`.
-fn granted_scopes(claims: &JsonObject) -> Result<Vec<&str>, Rejection> {
+/// Collects the scope words the token grants: the words of `scope` (a space-separated
+/// string), then those of `scp` (a space-separated string or an array of strings), in token
+/// order, repeats included. A `scope` that is not a string, or an `scp` that is neither, is
+/// [`Reason::MalformedClaim`].
+pub fn granted_scopes(claims: &JsonObject) -> Result<Vec<&str>, Rejection> {
     let malformed = || Rejection::for_claim(Reason::MalformedClaim, "scope");
     let mut words = Vec::new();
     match claims.get("scope") {
