@@ -2,9 +2,9 @@
 //!
 //! Everything that decides whether a bearer token is accepted lives here so that it can be
 //! tested with plain `cargo test`: the token envelope, JWKS handling, claims policy, scopes,
-//! identity and role mapping, discovery metadata and the key-cache state machine. Time is
-//! always passed in by the caller (`now`, seconds since the Unix epoch); nothing here reads a
-//! clock, a file or the network.
+//! identity and role mapping, discovery metadata, the key-cache state machine and the claims a
+//! session keeps after login. Time is always passed in by the caller (`now`, seconds since the
+//! Unix epoch); nothing here reads a clock, a file or the network.
 #![forbid(unsafe_code)]
 
 pub mod cache;
@@ -22,4 +22,5 @@ pub mod reason;
 pub mod request_budget;
 pub mod result_cache;
 pub mod scope;
+pub mod session;
 pub mod settings;
