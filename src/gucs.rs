@@ -10,6 +10,7 @@ use std::ffi::{CStr, CString};
 use std::time::Duration;
 
 use pg_bearer_core::config::{split_list, Defaults};
+use pg_bearer_core::session::{ClaimRetention, ClaimSelection};
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 /// Expands the declaration into the module `guc` (one variable per setting, named like it;
@@ -71,13 +72,14 @@ macro_rules! guc_type {
     (bool) => { GucSetting<bool> };
     (int) => { GucSetting<i32> };
     (duration) => { GucSetting<i32> };
+    (size) => { GucSetting<i32> };
 }
 
 macro_rules! guc_new {
     ($kind:ident { default: None }) => {
         GucSetting::<Option<CString>>::new(None)
     };
-    ($kind:ident { default: Some($text:literal) }) => {
+    ($kind:ident { default: Some($text:literal) $(, check: $check:ident)? }) => {
         GucSetting::<Option<CString>>::new(Some(cstr!($text)))
     };
     (bool { default: $value:literal }) => {
@@ -89,6 +91,17 @@ macro_rules! guc_new {
 }
 
 macro_rules! guc_define {
+    ($id:ident, text { default: $d:expr, check: $check:ident }, $ctx:ident $(+ $flag:ident)*,
+        $desc:literal) => {
+        // SAFETY: the check hook is a #[pg_guard] function with PostgreSQL's signature.
+        unsafe {
+            GucRegistry::define_string_guc_with_hooks(
+                cstr!("pg_bearer.", stringify!($id)), cstr!($desc), c"", &guc::$id,
+                guc_context!($ctx), GucFlags::default() $(| guc_flag!($flag))*,
+                Some($check), None, None,
+            )
+        }
+    };
     ($id:ident, text { $($a:tt)* }, $ctx:ident $(+ $flag:ident)*, $desc:literal) => {
         GucRegistry::define_string_guc(
             cstr!("pg_bearer.", stringify!($id)), cstr!($desc), c"", &guc::$id,
@@ -109,6 +122,13 @@ macro_rules! guc_define {
         GucRegistry::define_int_guc(
             cstr!("pg_bearer.", stringify!($id)), cstr!($desc), c"", &guc::$id, $min, $max,
             guc_context!($ctx), GucFlags::default() $(| guc_flag!($flag))*,
+        )
+    };
+    ($id:ident, size { default: $d:literal, min: $min:expr, max: $max:expr, unit: B },
+        $ctx:ident $(+ $flag:ident)*, $desc:literal) => {
+        GucRegistry::define_int_guc(
+            cstr!("pg_bearer.", stringify!($id)), cstr!($desc), c"", &guc::$id, $min, $max,
+            guc_context!($ctx), GucFlags::UNIT_BYTE $(| guc_flag!($flag))*,
         )
     };
     ($id:ident, duration { default: $d:literal, min: $min:expr, max: $max:expr, unit: $unit:ident },
@@ -203,6 +223,46 @@ pub(crate) fn test_fault(fault: &str) -> bool {
     }
 }
 
+/// Check hook of `pg_bearer.session_claims`: refuses, when it is set, a value that
+/// [`ClaimSelection::parse`] refuses, with its reason as the detail.
+///
+/// # Safety
+/// Called by PostgreSQL's GUC machinery with `newval` pointing to the proposed value.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn check_session_claims(
+    newval: *mut *mut std::ffi::c_char,
+    _extra: *mut *mut std::ffi::c_void,
+    _source: pgrx::pg_sys::GucSource::Type,
+) -> bool {
+    // SAFETY: newval is valid for this call; *newval is NULL or a NUL-terminated string.
+    let value = unsafe { newval.as_ref().map(|v| *v) }.filter(|v| !v.is_null());
+    // SAFETY: checked non-NULL just above, and NUL-terminated by the caller.
+    let text = value.map(|v| unsafe { CStr::from_ptr(v) }.to_string_lossy().into_owned());
+    match ClaimSelection::parse(text.as_deref().unwrap_or("")) {
+        Ok(_) => true,
+        Err(e) => {
+            let detail = CString::new(e.to_string()).unwrap_or_default();
+            // SAFETY: GUC_check_errdetail_string (utils/guc.h) takes a palloc'd string that
+            // the GUC machinery reports and frees; pstrdup copies into the current context.
+            unsafe {
+                pgrx::pg_sys::GUC_check_errdetail_string = pgrx::pg_sys::pstrdup(detail.as_ptr());
+            }
+            false
+        }
+    }
+}
+
+/// How much of a token's claims the session keeps, from `pg_bearer.session_claims` and
+/// `pg_bearer.session_claims_max_size`. The check hook has refused a bad selection; should one
+/// still get here, no claim is kept rather than every claim.
+fn claim_retention() -> ClaimRetention {
+    ClaimRetention {
+        selection: ClaimSelection::parse(&text(&guc::session_claims))
+            .unwrap_or(ClaimSelection::Names(Default::default())),
+        max_bytes: usize::try_from(unsigned(&guc::session_claims_max_size)).unwrap_or(0),
+    }
+}
+
 fn text(setting: &GucSetting<Option<CString>>) -> String {
     setting
         .get()
@@ -239,6 +299,8 @@ pub(crate) struct Settings {
     pub cache_default: u32,
     pub cache_grace: Duration,
     pub unknown_kid_cooldown: Duration,
+    /// `pg_bearer.session_claims` and `pg_bearer.session_claims_max_size`.
+    pub claim_retention: ClaimRetention,
 }
 
 impl Settings {
@@ -260,6 +322,7 @@ impl Settings {
             cache_default: unsigned(&guc::jwks_cache_default),
             cache_grace: seconds(&guc::jwks_grace),
             unknown_kid_cooldown: seconds(&guc::unknown_kid_cooldown),
+            claim_retention: claim_retention(),
         }
     }
 }
@@ -313,7 +376,7 @@ mod tests {
             .expect("pg_settings");
             let vartype = match s.kind {
                 Kind::Bool => "bool",
-                Kind::Int { .. } | Kind::Duration { .. } => "integer",
+                Kind::Int { .. } | Kind::Duration { .. } | Kind::Size { .. } => "integer",
                 _ => "string",
             };
             let boot_val = match guc.default {
@@ -330,6 +393,7 @@ mod tests {
                 });
             let unit = match s.kind {
                 Kind::Duration { unit, .. } => unit.symbol(),
+                Kind::Size { .. } => "B",
                 _ => "",
             };
             let context = match guc.context {

@@ -22,10 +22,40 @@ mod keys;
 mod log;
 mod opaque;
 mod refusal;
+mod session;
 mod shmem;
 mod validator;
 
 pgrx::pg_module_magic!(name, version);
+
+// The SQL surface (CREATE EXTENSION pg_bearer) lives in the fixed schema pg_bearer; logins
+// work without the extension. Its objects name the schema (`schema = "pg_bearer"`); the module
+// below only declares it. sql/bootstrap.sql says why creating it takes a superuser setting.
+pgrx::extension_sql_file!(
+    "../sql/bootstrap.sql",
+    name = "reserved_schema_name",
+    bootstrap
+);
+
+#[pg_schema]
+mod pg_bearer {}
+
+pgrx::extension_sql_file!(
+    "../sql/schema_created.sql",
+    name = "schema_created",
+    requires = [pg_bearer]
+);
+pgrx::extension_sql_file!(
+    "../sql/session.sql",
+    name = "session_functions",
+    requires = [
+        session::claims,
+        session::claim,
+        session::scopes,
+        session::issuer,
+        session::token_expires_at
+    ],
+);
 
 /// Registers the `pg_bearer.*` settings and reserves the prefix, so a misspelt setting in
 /// postgresql.conf is reported instead of silently ignored.

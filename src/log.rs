@@ -66,6 +66,15 @@ pub(crate) fn warning(what: &str) {
     );
 }
 
+/// An informational line for the DBA (server log only), such as what a session's claims cap
+/// dropped.
+pub(crate) fn notice(what: &str) {
+    server_only(
+        PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+        what.to_owned(),
+    );
+}
+
 /// How long one validation took (`pg_bearer.log_validation_time`): the elapsed time and the
 /// outcome only, never anything from the token.
 pub(crate) fn validation_time(elapsed: std::time::Duration, outcome: &str) {

@@ -19,7 +19,7 @@ use pg_bearer_core::config::{self, IssuersFile, OpaqueSettings};
 use pg_bearer_core::discovery::IssuerTarget;
 use pg_bearer_core::discovery::ProviderMetadata;
 use pg_bearer_core::envelope::{self, Route};
-use pg_bearer_core::introspection::OpaqueRequest;
+use pg_bearer_core::introspection::{OpaqueRequest, OpaqueVerified};
 use pg_bearer_core::jwks::KeyFilter;
 use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
 use pg_bearer_core::reason::{Outcome, Reason, Rejection};
@@ -27,6 +27,7 @@ use pg_bearer_core::reason::{Outcome, Reason, Rejection};
 use crate::gucs::Settings;
 use crate::opaque::{self, OpaqueCheck};
 use crate::refusal::{Failure, Refusal};
+use crate::session::{self, Accepted, Kept};
 use crate::{files, hba::HbaOAuth, keys, log};
 
 static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
@@ -45,10 +46,14 @@ pub extern "C-unwind" fn _PG_oauth_validator_module_init() -> *const OAuthValida
 }
 
 /// What one validation decided.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq)]
 enum Decision {
-    /// The token may log in; `authn_id` comes from the verified token.
-    Authorized { authn_id: String },
+    /// The token may log in; `authn_id` comes from the verified token, `session` holds what the
+    /// session keeps of its claims (`None` only in tests).
+    Authorized {
+        authn_id: String,
+        session: Option<Box<Kept>>,
+    },
     /// A refused token. No `authn_id`: the server logs it as "connection authenticated"
     /// before it looks at `authorized`.
     Refused,
@@ -99,8 +104,8 @@ unsafe extern "C-unwind" fn validate_cb(
 /// Writes a decision into the server's result; the callback's return value. `authorized` is
 /// set last, and only on the success path, once nothing can fail any more.
 fn fill_result(decision: Decision, result: &mut ValidatorModuleResult) -> bool {
-    let authn_id = match decision {
-        Decision::Authorized { authn_id } => authn_id,
+    let (authn_id, session) = match decision {
+        Decision::Authorized { authn_id, session } => (authn_id, session),
         Decision::Refused => {
             result.authorized = false;
             return true;
@@ -115,6 +120,9 @@ fn fill_result(decision: Decision, result: &mut ValidatorModuleResult) -> bool {
     // SAFETY: pstrdup (utils/palloc.h) copies into CurrentMemoryContext, which the server
     // expects: it pfree's authn_id after use.
     result.authn_id = unsafe { pg_sys::pstrdup(authn_id.as_ptr()) };
+    if let Some(kept) = session {
+        session::remember(*kept);
+    }
     result.authorized = true;
     true
 }
@@ -197,7 +205,15 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         Route::Opaque => login.opaque(),
     };
     match outcome {
-        Ok(authn_id) => Decision::Authorized { authn_id },
+        Ok(accepted) => Decision::Authorized {
+            session: Some(Box::new(Kept::new(
+                accepted.claims,
+                accepted.expires_at,
+                target.issuer(),
+                &settings.claim_retention,
+            ))),
+            authn_id: accepted.authn_id,
+        },
         Err(Refusal::Provider(e)) => refuse(e.reason, &detail("detail", &e.detail)),
         Err(Refusal::Token(r)) => refuse(r.reason, &context(&r)),
     }
@@ -218,7 +234,7 @@ impl Login<'_> {
     /// A JWT: verified locally and only locally (introspection never rescues a JWT that failed
     /// a local check); with `introspect_jwts`, a verified JWT must also be active at the
     /// provider.
-    fn jwt(&self) -> Result<String, Refusal> {
+    fn jwt(&self) -> Result<Accepted, Refusal> {
         let request = Request {
             token: self.token,
             hba_scopes: &self.hba.scope,
@@ -264,11 +280,15 @@ impl Login<'_> {
                 &endpoint,
             )?;
         }
-        Ok(verified.authn_id)
+        Ok(Accepted {
+            authn_id: verified.authn_id,
+            claims: verified.claims,
+            expires_at: Some(verified.exp),
+        })
     }
 
     /// An opaque token: introspection if configured, else userinfo if enabled, else refused.
-    fn opaque(&self) -> Result<String, Refusal> {
+    fn opaque(&self) -> Result<Accepted, Refusal> {
         let opaque = &self.config.opaque;
         let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
             Ok(self.keys(Need::Fresh, None)?.metadata())
@@ -279,7 +299,10 @@ impl Login<'_> {
             } else {
                 opaque.introspection_endpoint.clone()
             };
-            return Ok(opaque::introspect(&self.opaque_check(), &endpoint)?.authn_id);
+            return Ok(accepted(opaque::introspect(
+                &self.opaque_check(),
+                &endpoint,
+            )?));
         }
         if opaque.userinfo {
             let endpoint = metadata()?
@@ -291,7 +314,7 @@ impl Login<'_> {
                         "no userinfo endpoint in the provider's metadata",
                     )
                 })?;
-            return Ok(opaque::userinfo(&self.opaque_check(), &endpoint)?.authn_id);
+            return Ok(accepted(opaque::userinfo(&self.opaque_check(), &endpoint)?));
         }
         Err(Failure::new(Reason::OpaqueToken,
             "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
@@ -324,6 +347,14 @@ impl Login<'_> {
             settings: self.settings,
             budgeted: true,
         }
+    }
+}
+
+fn accepted(verified: OpaqueVerified) -> Accepted {
+    Accepted {
+        authn_id: verified.authn_id,
+        claims: verified.claims,
+        expires_at: verified.exp,
     }
 }
 
@@ -467,6 +498,7 @@ mod tests {
         let mut result = fresh();
         let bad = Decision::Authorized {
             authn_id: "ali\0ce".into(),
+            session: None,
         };
         assert!(!fill_result(bad, &mut result));
         assert!(!result.authorized);
@@ -486,6 +518,7 @@ mod tests {
         let mut result = fresh();
         let ok = Decision::Authorized {
             authn_id: "alice".into(),
+            session: None,
         };
         assert!(fill_result(ok, &mut result));
         assert!(result.authorized);

@@ -1025,7 +1025,7 @@ max_lifetime = 0
             let value = match setting.kind {
                 Kind::Text | Kind::Secret | Kind::TextList => "\"x\"",
                 Kind::Bool => "true",
-                Kind::Int { .. } | Kind::Duration { .. } => "1",
+                Kind::Int { .. } | Kind::Duration { .. } | Kind::Size { .. } => "1",
                 Kind::Strings => "[\"x\"]",
                 Kind::Claims => "{ x = \"y\" }",
                 Kind::Issuer => continue,

@@ -42,12 +42,26 @@ pub struct OpaqueRequest<'a> {
 }
 
 /// An opaque token the provider vouched for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the claims' names, never their values (they may be personal data).
+#[derive(Clone, PartialEq)]
 pub struct OpaqueVerified {
     /// The authenticated identity.
     pub authn_id: String,
     /// `exp` if the response carried it (seconds since the epoch): caches must not outlive it.
     pub exp: Option<i64>,
+    /// Every member of the provider's answer, for the session ([`crate::session`]).
+    pub claims: JsonObject,
+}
+
+impl std::fmt::Debug for OpaqueVerified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpaqueVerified")
+            .field("authn_id", &self.authn_id)
+            .field("exp", &self.exp)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 fn parse_response(body: &[u8]) -> Result<JsonObject, Rejection> {
@@ -148,7 +162,11 @@ pub fn verify_introspection(
     if req.delegate_ident_mapping {
         identity::check_role(&claims, policy, req.requested_role).map_err(reject)?;
     }
-    Ok(OpaqueVerified { authn_id, exp })
+    Ok(OpaqueVerified {
+        authn_id,
+        exp,
+        claims,
+    })
 }
 
 /// `token_type` (RFC 7662) and Keycloak's `typ`, when present, must name an access token.
@@ -204,6 +222,7 @@ pub fn verify_userinfo(
     Ok(OpaqueVerified {
         authn_id,
         exp: None,
+        claims,
     })
 }
 
@@ -373,13 +392,14 @@ mod verdict_tests {
     #[test]
     fn an_active_answer_for_this_server_is_accepted() {
         let v = verify_introspection(&body(active()), &req(), &policy()).unwrap();
-        assert_eq!(
-            v,
-            OpaqueVerified {
-                authn_id: "alice".into(),
-                exp: Some(NOW + 60)
-            }
-        );
+        assert_eq!(v.authn_id, "alice");
+        assert_eq!(v.exp, Some(NOW + 60));
+        // The session keeps the whole answer.
+        let names: Vec<&str> = v.claims.keys().map(String::as_str).collect();
+        assert_eq!(names, ["active", "aud", "exp", "iss", "scope", "sub"]);
+        // Debug names the claims but shows none of their values.
+        let debug = format!("{v:?}");
+        assert!(debug.contains("\"scope\"") && !debug.contains("openid postgres"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use jsonwebtoken::Algorithm;
 use crate::claims::{self, ClaimPath};
 use crate::envelope;
 use crate::identity;
-use crate::json;
+use crate::json::{self, JsonObject};
 use crate::jwks::KeySet;
 use crate::reason::{Reason, Rejection};
 use crate::scope::RequiredScopes;
@@ -300,7 +300,9 @@ pub fn check_line(
 }
 
 /// A token that passed every check.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// `Debug` shows the claims' names, never their values (they may be personal data).
+#[derive(Clone, PartialEq)]
 pub struct Verified {
     /// The authenticated identity, for `ValidatorModuleResult.authn_id`.
     pub authn_id: String,
@@ -312,6 +314,21 @@ pub struct Verified {
     pub exp: i64,
     /// The client, if [`IssuerPolicy::client_claim`] is configured.
     pub client: Option<String>,
+    /// Every claim of the verified payload, for the session ([`crate::session`]).
+    pub claims: JsonObject,
+}
+
+impl std::fmt::Debug for Verified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verified")
+            .field("authn_id", &self.authn_id)
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("exp", &self.exp)
+            .field("client", &self.client)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Verifies a JWT access token completely: envelope, header, key, signature, claims, scopes,
@@ -399,6 +416,7 @@ pub fn verify_jwt(
         alg: header.alg,
         exp: validity.exp,
         client,
+        claims,
     })
 }
 

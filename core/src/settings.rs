@@ -24,7 +24,9 @@
 //!
 //! A GUC entry is `name: kind { default: ..[, min: .., max: .., unit: ..] }, context[ + flag],
 //! "description";` with kind `text`, `text_list` (comma-separated in postgresql.conf, a
-//! string or an array in the issuers file), `bool`, `int` or `duration`; context `sighup` or
+//! string or an array in the issuers file), `bool`, `int`, `duration` or `size` (bytes, unit
+//! `B`); a `text` may name a `check:` hook, a function of the glue that refuses bad values when
+//! they are set; context `sighup` or
 //! `superuser`; flag `superuser_only` (PostgreSQL's `GUC_SUPERUSER_ONLY`). A file-only entry
 //! is `name: kind, "description";` with kind `issuer` (the required key), `text`, `bool`,
 //! `strings`, `claims` or `secret`; its default is the policy's (see [`crate::policy`]).
@@ -104,6 +106,10 @@ macro_rules! pg_bearer_settings {
                 unknown_token_burst: int { default: 50, min: 1, max: 100_000, unit: "requests" }, sighup,
                     "Provider requests at once, per issuer, for opaque tokens the result cache has never seen.";
                 // Superuser-only: a per-login log line is the DBA's choice, not a client's.
+                session_claims: text { default: Some("*"), check: check_session_claims }, sighup,
+                    "Top-level claims a session keeps for pg_bearer.claims(): * for all, or a comma-separated list of names.";
+                session_claims_max_size: size { default: 65_536, min: 0, max: 1_048_576, unit: B }, sighup,
+                    "Largest claims object a session keeps, as compact JSON; beyond it claims are dropped and the login says so in the log.";
                 log_validation_time: bool { default: false }, superuser,
                     "Log how long each token validation took, in microseconds, with its outcome.";
             }
@@ -211,6 +217,14 @@ pub enum Kind {
         /// The base unit: what a bare number means, and the resolution.
         unit: TimeUnit,
     },
+    /// A size in bytes in `min..=max`, written with PostgreSQL's memory units (`64kB`;
+    /// `GUC_UNIT_BYTE`).
+    Size {
+        /// Smallest accepted value, in bytes.
+        min: i32,
+        /// Largest accepted value, in bytes.
+        max: i32,
+    },
     /// Issuers file only: the required `issuer` key.
     Issuer,
     /// Issuers file only: an array of strings.
@@ -225,7 +239,9 @@ impl Kind {
     /// The accepted range, for integers and durations.
     pub const fn range(&self) -> Option<(i32, i32)> {
         match *self {
-            Kind::Int { min, max, .. } | Kind::Duration { min, max, .. } => Some((min, max)),
+            Kind::Int { min, max, .. }
+            | Kind::Duration { min, max, .. }
+            | Kind::Size { min, max } => Some((min, max)),
             _ => None,
         }
     }
@@ -238,6 +254,11 @@ impl Kind {
                 "{} – {}",
                 format_duration(i64::from(min), unit),
                 format_duration(i64::from(max), unit)
+            )),
+            Kind::Size { min, max } => Some(format!(
+                "{} – {}",
+                format_size(i64::from(min)),
+                format_size(i64::from(max))
             )),
             _ => None,
         }
@@ -339,6 +360,12 @@ pub const SETTINGS: &[Setting] = {
                 unit: $u,
             }
         };
+        (size { default: $d:expr, min: $min:expr, max: $max:expr, unit: B }) => {
+            Kind::Size {
+                min: $min,
+                max: $max,
+            }
+        };
         (duration { default: $d:expr, min: $min:expr, max: $max:expr, unit: $u:ident }) => {
             Kind::Duration {
                 min: $min,
@@ -352,6 +379,9 @@ pub const SETTINGS: &[Setting] = {
             GucDefault::Unset
         };
         ($k:ident { default: Some($s:literal) }) => {
+            GucDefault::Text($s)
+        };
+        ($k:ident { default: Some($s:literal), check: $c:ident }) => {
             GucDefault::Text($s)
         };
         (bool { default: $d:literal }) => {
@@ -539,6 +569,19 @@ pub fn parse_duration(text: &str, base: TimeUnit) -> Result<i64, DurationError> 
         return Err(DurationError::TooLarge);
     }
     i64::try_from(value).map_err(|_| DurationError::TooLarge)
+}
+
+/// A size in bytes as PostgreSQL shows it: in the largest of `B`, `kB`, `MB`, `GB` that
+/// divides it (`65536` is `64kB`).
+pub fn format_size(bytes: i64) -> String {
+    if bytes == 0 {
+        return "0".to_owned();
+    }
+    let (symbol, length) = [("GB", 1_i64 << 30), ("MB", 1 << 20), ("kB", 1 << 10)]
+        .into_iter()
+        .find(|(_, length)| bytes % length == 0)
+        .unwrap_or(("B", 1));
+    format!("{}{symbol}", bytes / length)
 }
 
 /// A duration the way PostgreSQL's `SHOW` writes it: in the largest unit that holds it

@@ -96,6 +96,12 @@ fn keycloak_access_token_is_accepted_with_its_policy() {
     let v = keycloak_token().run(&keycloak_policy()).unwrap();
     assert_eq!(v.authn_id, "alice");
     assert_eq!(v.client.as_deref(), Some("psql"));
+    // The session gets the whole verified payload, nested claims included.
+    assert_eq!(v.claims.len(), 21);
+    let roles = pg_bearer_core::claims::ClaimPath::parse("/realm_access/roles").unwrap();
+    assert!(roles.resolve(&v.claims).is_some());
+    // Debug names claims, never their values.
+    assert!(!format!("{v:?}").contains("Liddell"));
     let mut delegated = keycloak_token();
     delegated.delegate = true;
     delegated.role = "analyst";

@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use pg_bearer_core::settings::{format_duration, Context, GucDefault, Kind, Setting, SETTINGS};
+use pg_bearer_core::settings::{
+    format_duration, format_size, Context, GucDefault, Kind, Setting, SETTINGS,
+};
 
 fn doc() -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
@@ -60,6 +62,7 @@ fn guc_type(s: &Setting) -> String {
         Kind::Bool => "boolean".to_owned(),
         Kind::Int { unit, .. } => format!("integer, {unit}"),
         Kind::Duration { unit, .. } => format!("duration, {}", unit.symbol()),
+        Kind::Size { .. } => "size, B".to_owned(),
         Kind::Issuer | Kind::Strings | Kind::Claims | Kind::Secret => {
             panic!("{} is declared as a GUC of a file-only kind", s.name)
         }
@@ -73,6 +76,7 @@ fn file_type(s: &Setting) -> &'static str {
         Kind::Bool => "boolean",
         Kind::Int { .. } => "integer",
         Kind::Duration { .. } => "duration",
+        Kind::Size { .. } => "size",
         Kind::Issuer => "string, required",
         Kind::Strings => "array of strings",
         Kind::Claims => "table of string → string",
@@ -85,6 +89,7 @@ fn default(s: &Setting, default: GucDefault) -> String {
         (GucDefault::Text(t), _) => t.to_owned(),
         (GucDefault::Bool(b), _) => if b { "on" } else { "off" }.to_owned(),
         (GucDefault::Int(i), Kind::Duration { unit, .. }) => format_duration(i64::from(i), unit),
+        (GucDefault::Int(i), Kind::Size { .. }) => format_size(i64::from(i)),
         (GucDefault::Int(i), _) => i.to_string(),
     }
 }

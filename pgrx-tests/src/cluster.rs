@@ -212,15 +212,17 @@ impl Cluster {
 
     /// A trusted superuser session over the Unix socket.
     pub fn superuser(&self) -> Session {
-        Session::connect(
-            &format!(
-                "host={} port={} user={SUPERUSER} dbname=postgres",
-                self.root.display(),
-                self.port
-            ),
-            None,
+        Session::connect(&self.local_conninfo(SUPERUSER), None)
+            .unwrap_or_else(|e| panic!("superuser login failed: {e}\n{}", self.log()))
+    }
+
+    /// Connection string for a login as `user` over the Unix socket (pg_hba's `local` lines).
+    pub fn local_conninfo(&self, user: &str) -> String {
+        format!(
+            "host={} port={} user={user} dbname=postgres",
+            self.root.display(),
+            self.port
         )
-        .unwrap_or_else(|e| panic!("superuser login failed: {e}\n{}", self.log()))
     }
 
     /// Connection string for a TCP login as `user`, with the OAuth parameters libpq needs.

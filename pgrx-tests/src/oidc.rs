@@ -424,6 +424,30 @@ impl OidcProvider {
         role: &str,
         client_id: &str,
     ) -> Result<(String, String), String> {
+        let stdout = self.device_login_psql_run(
+            cluster,
+            account,
+            role,
+            client_id,
+            "SELECT system_user, current_user",
+        )?;
+        let line = stdout.lines().next().unwrap_or_default();
+        let (system_user, current_user) = line
+            .split_once('|')
+            .ok_or_else(|| format!("unexpected psql output {stdout:?}"))?;
+        Ok((system_user.to_owned(), current_user.to_owned()))
+    }
+
+    /// Like [`OidcProvider::device_login_psql_as`], running `sql` instead (`psql -X -At -c`)
+    /// and returning what it printed.
+    pub fn device_login_psql_run(
+        &self,
+        cluster: &Cluster,
+        account: &str,
+        role: &str,
+        client_id: &str,
+        sql: &str,
+    ) -> Result<String, String> {
         let started = Instant::now();
         let conninfo = format!(
             "host=127.0.0.1 port={} user={role} dbname=postgres oauth_issuer={} oauth_client_id={client_id}",
@@ -432,7 +456,7 @@ impl OidcProvider {
         );
         let child = Command::new(bindir().join("psql"))
             .arg(&conninfo)
-            .args(["-X", "-Atc", "SELECT system_user, current_user"])
+            .args(["-X", "-At", "-c", sql])
             .env("PGOAUTHDEBUG", "UNSAFE")
             .env("PGOAUTHCAFILE", &self.ca_pem_path)
             .env("LC_ALL", "C")
@@ -511,13 +535,7 @@ impl OidcProvider {
                 "psql did not finish within {PSQL_TIMEOUT:?} (prompted: {prompted}):\n{psql_says}"
             )),
             Some(status) if !status.success() => Err(psql_says),
-            Some(_) => {
-                let line = stdout.lines().next().unwrap_or_default();
-                let (system_user, current_user) = line
-                    .split_once('|')
-                    .ok_or_else(|| format!("unexpected psql output {stdout:?}"))?;
-                Ok((system_user.to_owned(), current_user.to_owned()))
-            }
+            Some(_) => Ok(stdout),
         }
     }
 

@@ -138,6 +138,52 @@ fn device_login_as_alice_cannot_use_role_bob() {
     );
 }
 
+// ----- the session's claims (CREATE EXTENSION pg_bearer) -----
+
+#[test]
+fn psql_device_logins_see_their_own_tenants_rows_and_groups() {
+    let f = Fixture::new(&[]);
+    let admin = f.cluster.superuser();
+    for sql in [
+        "CREATE EXTENSION pg_bearer",
+        "CREATE TABLE docs (tenant text, body text)",
+        "INSERT INTO docs VALUES ('acme', 'acme-1'), ('acme', 'acme-2'), ('globex', 'globex-1')",
+        "ALTER TABLE docs ENABLE ROW LEVEL SECURITY",
+        "CREATE POLICY tenant_rows ON docs USING (tenant = pg_bearer.claim('tenant'))",
+        "GRANT SELECT ON docs TO PUBLIC",
+    ] {
+        admin.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let sql = "SELECT (SELECT string_agg(body, ',' ORDER BY body) FROM docs), \
+               pg_bearer.claim('/groups/0'), pg_bearer.issuer(), \
+               pg_bearer.token_expires_at() > now()";
+    for (role, client, rows, group) in [
+        (ALICE, "psql-es256", "acme-1,acme-2", "dba"),
+        (BOB, "psql-rs256", "globex-1", "staff"),
+    ] {
+        let out = f
+            .idp
+            .device_login_psql_run(&f.cluster, role, role, client, sql)
+            .unwrap_or_else(|e| panic!("psql as {role}: {e}\n{}", f.cluster.log()));
+        let expected = format!("{rows}|{group}|{}|t", f.idp.issuer());
+        assert_eq!(out.trim_end(), expected, "{role}");
+    }
+    // A service token through the libpq hook: its claims, no tenant, no rows.
+    let token = f.idp.client_credentials("service", SERVICE_SECRET);
+    let s = f
+        .hook_login(SERVICE_SUB, &token)
+        .unwrap_or_else(|e| panic!("{e}\n{}", f.cluster.log()));
+    for (sql, expected) in [
+        ("SELECT pg_bearer.claim('sub')", Some(SERVICE_SUB)),
+        ("SELECT pg_bearer.claim('tenant')", None),
+        ("SELECT pg_bearer.issuer()", Some(f.idp.issuer())),
+        ("SELECT count(*)::text FROM docs", Some("0")),
+    ] {
+        assert_eq!(s.query_one(sql).unwrap().as_deref(), expected, "{sql}");
+    }
+    f.assert_no_token_in_log(&[&token]);
+}
+
 // ----- client_credentials -----
 
 #[test]
