@@ -6,6 +6,7 @@ use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
 use pg_bearer_core::freshness::{FreshnessBounds, ResponseCacheHeaders};
 use pg_bearer_core::jwks::{JwksLimits, KeySet};
 use pg_bearer_core::reason::Reason;
+use pg_bearer_core::stats::RequestKind;
 
 use crate::clock::now_ms;
 use crate::gucs::Settings;
@@ -75,8 +76,12 @@ pub(crate) fn fetch(
             (metadata.to_bytes(), uri)
         }
     };
-    let response = json_get(&jwks_uri, settings, JWKS_MAX, Reason::JwksUnavailable)?;
-    check_jwks(&response.body)?;
+    let response = counted(
+        target.issuer(),
+        RequestKind::Jwks,
+        json_get(&jwks_uri, settings, JWKS_MAX, Reason::JwksUnavailable)
+            .and_then(|r| check_jwks(&r.body).map(|()| r)),
+    )?;
     let received = now_ms() / 1000;
     let fresh_for = ResponseCacheHeaders {
         cache_control: response.cache_control.as_deref(),
@@ -118,20 +123,41 @@ fn discover(target: &IssuerTarget, settings: &Settings) -> Result<ProviderMetada
     for url in target.discovery_urls() {
         match json_get(url, settings, 256 * 1024, Reason::DiscoveryFailed) {
             Ok(response) => {
-                return ProviderMetadata::from_json(
+                let parsed = ProviderMetadata::from_json(
                     &response.body,
                     target.issuer(),
                     settings.allow_http,
                 )
                 .map_err(|e| Failure::new(Reason::DiscoveryFailed, format!("{url}: {e}")));
+                return counted(target.issuer(), RequestKind::Discovery, parsed);
             }
             Err(e) if e.detail == "HTTP 404" => {
+                count_request(target.issuer(), RequestKind::Discovery, false);
                 last = Failure::new(e.reason, format!("{url}: {}", e.detail))
             }
-            Err(e) => return Err(Failure::new(e.reason, format!("{url}: {}", e.detail))),
+            Err(e) => {
+                count_request(target.issuer(), RequestKind::Discovery, false);
+                return Err(Failure::new(e.reason, format!("{url}: {}", e.detail)));
+            }
         }
     }
     Err(last)
+}
+
+/// Counts one provider request for `issuer` in `pg_bearer.provider_stats`, and whether it
+/// brought back a usable answer; passes the result on.
+pub(crate) fn counted<T>(
+    issuer: &str,
+    kind: RequestKind,
+    result: Result<T, Failure>,
+) -> Result<T, Failure> {
+    count_request(issuer, kind, result.is_ok());
+    result
+}
+
+/// Counts one provider request for `issuer`: one atomic increment (two if it failed).
+pub(crate) fn count_request(issuer: &str, kind: RequestKind, ok: bool) {
+    crate::shmem::stats().row(Some(issuer)).request(kind, ok);
 }
 
 /// GET a JSON document: 200 with a JSON media type, or a failure for `reason`.

@@ -31,6 +31,9 @@ pub(crate) struct Keys {
     /// The stored discovery metadata (empty when keys come from a file or an explicit URL),
     /// parsed only by the logins that need it.
     meta: Vec<u8>,
+    /// For [`Need::Forced`]: whether the keys come from a fetch made for the request (or one
+    /// it joined), not from before it.
+    pub refreshed: bool,
 }
 
 impl Keys {
@@ -103,9 +106,10 @@ pub(crate) fn keys(
         NonZeroI32::new(pid).ok_or_else(|| Failure::new(Reason::Internal, "no backend PID"))?;
     let issuer = target.issuer();
     let waiting_since = now_ms();
+    let mut need = need;
     loop {
         let now = now_ms();
-        let (decision, data, generation) = cache
+        let (decision, data, generation, started, fetched_at) = cache
             .with_slot(&slot_name, now, Claim::Yes, |slot| {
                 let decision = slot.state.on_lookup(now, need, &policy, me);
                 let data = matches!(
@@ -113,7 +117,14 @@ pub(crate) fn keys(
                     LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing
                 )
                 .then(|| slot.data());
-                (decision, data, slot.state.generation())
+                let state = &slot.state;
+                (
+                    decision,
+                    data,
+                    state.generation(),
+                    state.refresh_started_at(),
+                    state.fetched_at(),
+                )
             })
             .ok_or_else(|| Failure::new(Reason::CacheFull, "no shared cache slot is free"))?;
         match decision {
@@ -122,7 +133,9 @@ pub(crate) fn keys(
                 if jwks.is_empty() {
                     return Err(Failure::new(Reason::KeysUnavailable, "no keys cached"));
                 }
-                return parse(meta, &jwks, generation, filter);
+                let mut keys = parse(meta, &jwks, generation, filter)?;
+                keys.refreshed = matches!(need, Need::Forced { since } if fetched_at >= since);
+                return Ok(keys);
             }
             LookupDecision::Refresh(ticket) => {
                 // If the backend dies mid-fetch (terminated, authentication timeout), release
@@ -146,18 +159,26 @@ pub(crate) fn keys(
                     Ok(f) => match slot.state.on_refresh_success(ticket, f.fresh_for, &policy) {
                         RefreshOutcome::Recorded { generation } => {
                             slot.store(&f.meta, &f.jwks);
+                            slot.set_error(None);
                             Some(generation)
                         }
                         RefreshOutcome::NotOwner => None,
                     },
-                    Err(_) => {
-                        let _ = slot.state.on_refresh_failure(ticket, now, &policy);
+                    Err(e) => {
+                        if let RefreshOutcome::Recorded { .. } =
+                            slot.state.on_refresh_failure(ticket, now, &policy)
+                        {
+                            slot.set_error(Some(&format!("{}: {}", e.reason, e.detail)));
+                        }
                         None
                     }
                 });
                 match fetched {
                     Ok(f) => {
-                        return parse(f.meta, &f.jwks, recorded.flatten().unwrap_or(0), filter)
+                        let generation = recorded.flatten().unwrap_or(0);
+                        let mut keys = parse(f.meta, &f.jwks, generation, filter)?;
+                        keys.refreshed = true;
+                        return Ok(keys);
                     }
                     Err(e) => {
                         crate::log::warning(&format!(
@@ -168,7 +189,7 @@ pub(crate) fn keys(
                         ));
                         // Stale keys within grace may still be usable: ask the cache again.
                         // The failure put the slot in backoff, so this cannot loop on fetches.
-                        if matches!(need, Need::KidMissing { .. }) {
+                        if !matches!(need, Need::Fresh) {
                             return Err(e);
                         }
                         // Read-only: whether the held keys are still within grace.
@@ -186,6 +207,12 @@ pub(crate) fn keys(
                 }
             }
             LookupDecision::WaitForRefresh { owner_deadline } => {
+                // A DBA's refresh joins the one in flight: its answer answers both.
+                if let Need::Forced { since } = need {
+                    need = Need::Forced {
+                        since: since.min(started),
+                    };
+                }
                 match policy.wait_step_ms(waiting_since, now_ms(), owner_deadline) {
                     Some(ms) => sleep_interruptibly(ms),
                     None => {
@@ -204,6 +231,19 @@ pub(crate) fn keys(
             }
         }
     }
+}
+
+/// Fetches `target`'s keys now (`pg_bearer.refresh_keys`), or joins a fetch in flight: callers
+/// that arrive together cause one request. `Ok(true)` when the cache now holds keys from that
+/// fetch; `Ok(false)` when it failed and older keys stay in use (the slot's last error says
+/// why).
+pub(crate) fn refresh(
+    target: &IssuerTarget,
+    key_source: &str,
+    settings: &Settings,
+) -> Result<bool, Failure> {
+    let need = Need::Forced { since: now_ms() };
+    keys(target, key_source, need, settings, None).map(|k| k.refreshed)
 }
 
 /// The refresh this backend owns while it fetches, released by [`release_at_exit`] if the
@@ -267,6 +307,7 @@ fn parse(
         set,
         generation,
         meta,
+        refreshed: false,
     })
 }
 

@@ -12,6 +12,7 @@
 use pgrx::prelude::*;
 
 mod clock;
+mod dba;
 mod fetch;
 mod ffi;
 mod files;
@@ -54,6 +55,20 @@ pgrx::extension_sql_file!(
         session::scopes,
         session::issuer,
         session::token_expires_at
+    ],
+);
+
+pgrx::extension_sql_file!(
+    "../sql/dba.sql",
+    name = "dba_surface",
+    requires = [
+        dba::key_cache_rows,
+        dba::result_cache_rows,
+        dba::login_stats_rows,
+        dba::provider_stats_rows,
+        dba::refresh_keys,
+        dba::forget_results,
+        dba::reset_stats
     ],
 );
 

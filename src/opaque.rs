@@ -15,8 +15,10 @@ use pg_bearer_core::introspection::{
 use pg_bearer_core::policy::IssuerPolicy;
 use pg_bearer_core::reason::{Reason, Rejection};
 use pg_bearer_core::request_budget;
-use pg_bearer_core::result_cache::{self, EntryKind, Lookup};
+use pg_bearer_core::result_cache::{self, EntryKind, Lookup, Tag};
+use pg_bearer_core::stats::RequestKind;
 
+use crate::fetch::counted;
 use crate::gucs::Settings;
 use crate::http;
 use crate::refusal::{Failure, Refusal};
@@ -100,15 +102,16 @@ pub(crate) fn introspect(
         request.body,
         request.authorization,
     )
-    .map_err(|e| Failure::new(Reason::IntrospectionFailed, e.to_string()))?;
-    let response = crate::fetch::require_json_200(response, Reason::IntrospectionFailed)?;
+    .map_err(|e| Failure::new(Reason::IntrospectionFailed, e.to_string()))
+    .and_then(|r| crate::fetch::require_json_200(r, Reason::IntrospectionFailed));
+    let response = counted(check.issuer, RequestKind::Introspection, response)?;
     let verdict = verify_introspection(&response.body, &check.request, check.policy);
     remember(
+        check,
         &key,
         &verdict,
         &response.body,
         EntryKind::Introspection,
-        check.settings,
     );
     Ok(verdict?)
 }
@@ -127,20 +130,18 @@ pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<Opaque
         &crate::fetch::http_policy(check.settings, MAX_RESPONSE_LEN),
         check.token,
     )
-    .map_err(|e| Failure::new(Reason::UserinfoFailed, e.to_string()))?;
-    if response.status == 401 || response.status == 403 {
-        // The provider refuses the token itself.
-        return Err(Refusal::Token(Reason::TokenInactive.into()));
+    .map_err(|e| Failure::new(Reason::UserinfoFailed, e.to_string()));
+    if let Ok(r) = &response {
+        if r.status == 401 || r.status == 403 {
+            // The provider refuses the token itself: an answer, not a failure.
+            counted(check.issuer, RequestKind::Userinfo, Ok(()))?;
+            return Err(Refusal::Token(Reason::TokenInactive.into()));
+        }
     }
-    let response = crate::fetch::require_json_200(response, Reason::UserinfoFailed)?;
+    let response = response.and_then(|r| crate::fetch::require_json_200(r, Reason::UserinfoFailed));
+    let response = counted(check.issuer, RequestKind::Userinfo, response)?;
     let verdict = verify_userinfo(&response.body, &check.request, check.policy);
-    remember(
-        &key,
-        &verdict,
-        &response.body,
-        EntryKind::Userinfo,
-        check.settings,
-    );
+    remember(check, &key, &verdict, &response.body, EntryKind::Userinfo);
     Ok(verdict?)
 }
 
@@ -150,12 +151,13 @@ fn cached(key: &[u8; 32]) -> Option<(EntryKind, Vec<u8>)> {
 }
 
 fn remember(
+    check: &OpaqueCheck<'_>,
     key: &[u8; 32],
     verdict: &Result<OpaqueVerified, Rejection>,
     body: &[u8],
     kind: EntryKind,
-    settings: &Settings,
 ) {
+    let settings = check.settings;
     let (kind, body, exp) = match verdict {
         Ok(v) => (kind, body, v.exp),
         Err(r) if r.reason == Reason::TokenInactive => (EntryKind::Inactive, &b""[..], None),
@@ -170,8 +172,9 @@ fn remember(
         settings.result_cache_ttl,
         settings.negative_cache_ttl,
     );
+    let tag = Tag::new(check.issuer, check.token);
     ResultCache::attach().with_entries(|entries| {
-        result_cache::insert(entries, key, kind, body, now, ttl);
+        result_cache::insert_tagged(entries, key, kind, body, now, ttl, &tag);
     });
 }
 

@@ -34,7 +34,7 @@ pub(crate) const JWKS_MAX: usize = 128 * 1024;
 /// segment until it restarts, and a library upgraded meanwhile must get a new segment rather
 /// than read (or fail to attach to) the old layout. Bump the version with any change to
 /// `Shared` or `Slot` that keeps the size.
-const SEGMENT_VERSION: u32 = 1;
+const SEGMENT_VERSION: u32 = 2;
 const _: () = assert!(
     IssuerCacheState::LAYOUT_VERSION == 1,
     "bump SEGMENT_VERSION with the state layout"
@@ -62,6 +62,23 @@ pub(crate) struct Slot {
     meta: [u8; META_MAX],
     jwks_len: u32,
     jwks: [u8; JWKS_MAX],
+    /// The last refresh failure's text (`pg_bearer.key_cache.last_error`), cleared by a
+    /// success. Reason codes and URLs only, as in the log line.
+    error_len: u32,
+    error: [u8; ERROR_MAX],
+}
+
+/// Longest last-error text kept per slot.
+const ERROR_MAX: usize = 512;
+
+/// What `pg_bearer.key_cache` shows of one slot: copies taken under the lock.
+pub(crate) struct SlotView {
+    /// The slot's name: issuer, key source and transport, one per line.
+    pub name: String,
+    pub state: IssuerCacheState,
+    pub meta: Vec<u8>,
+    pub jwks: Vec<u8>,
+    pub last_error: Option<String>,
 }
 
 impl Slot {
@@ -90,6 +107,29 @@ impl Slot {
         true
     }
 
+    /// Records the last refresh's failure text (`None`: it succeeded).
+    pub(crate) fn set_error(&mut self, error: Option<&str>) {
+        let text = error.unwrap_or("").as_bytes();
+        let mut len = text.len().min(ERROR_MAX);
+        while len > 0 && !error.unwrap_or("").is_char_boundary(len) {
+            len -= 1;
+        }
+        self.error[..len].copy_from_slice(&text[..len]);
+        self.error_len = len as u32;
+    }
+
+    fn view(&self) -> SlotView {
+        let (meta, jwks) = self.data();
+        let error = &self.error[..(self.error_len as usize).min(ERROR_MAX)];
+        SlotView {
+            name: String::from_utf8_lossy(self.issuer()).into_owned(),
+            state: self.state,
+            meta,
+            jwks,
+            last_error: (!error.is_empty()).then(|| String::from_utf8_lossy(error).into_owned()),
+        }
+    }
+
     fn claim(&mut self, issuer: &[u8]) {
         self.in_use = true;
         self.issuer[..issuer.len()].copy_from_slice(issuer);
@@ -98,6 +138,7 @@ impl Slot {
         self.state.invalidate();
         self.meta_len = 0;
         self.jwks_len = 0;
+        self.error_len = 0;
     }
 }
 
@@ -238,6 +279,18 @@ impl SharedCache {
         slot.last_used_ms = now_ms;
         Some(f(slot))
     }
+
+    /// Copies of every slot in use, most recently used first (`pg_bearer.key_cache`). Copies
+    /// up to the whole table under the lock: a DBA's query, not the login path.
+    pub(crate) fn slots(&self) -> Vec<SlotView> {
+        // SAFETY: the segment's lock, initialised by init_segment.
+        let _guard = unsafe { LockGuard::exclusive(&raw mut (*self.shared).header.lock) };
+        // SAFETY: mapped for the backend's life; we hold the exclusive lock.
+        let slots = unsafe { &(*self.shared).slots };
+        let mut in_use: Vec<&Slot> = slots.iter().filter(|s| s.in_use).collect();
+        in_use.sort_by_key(|s| std::cmp::Reverse(s.last_used_ms));
+        in_use.into_iter().map(Slot::view).collect()
+    }
 }
 
 /// Holds a segment's LWLock; releases it when dropped (also while unwinding).
@@ -268,7 +321,7 @@ impl Drop for LockGuard {
 
 /// Cached results at once; expired entries are reused first, then the least recently used.
 const RESULT_ENTRIES: usize = 256;
-const RESULT_SEGMENT_VERSION: u32 = 2;
+const RESULT_SEGMENT_VERSION: u32 = 3;
 /// Issuers whose unknown-token request budget is tracked at once (least recently used reused).
 const BUDGETS: usize = 16;
 
@@ -326,4 +379,42 @@ impl ResultCache {
         let budgets = unsafe { &mut (*self.shared).budgets };
         f(budgets)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Login and provider-request counters
+
+const STATS_SEGMENT_VERSION: u32 = 1;
+
+#[repr(C)]
+struct StatsShared {
+    header: SegmentHeader,
+    table: pg_bearer_core::stats::StatsTable,
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn init_stats_segment(ptr: *mut c_void) {
+    // SAFETY: as in init_segment: size_of::<StatsShared>() writable bytes, starting with the
+    // header; all-zero is an empty table (its fields are atomic integers and flags).
+    unsafe { init_header(ptr, size_of::<StatsShared>()) }
+}
+
+/// The counters behind `pg_bearer.login_stats` and `pg_bearer.provider_stats`, shared by every
+/// backend. Counting takes no lock: the table is atomics (`pg_bearer_core::stats`). Attaching
+/// fails (ERROR, turned into a panic) only when shared memory is exhausted, as for the caches.
+pub(crate) fn stats() -> &'static pg_bearer_core::stats::StatsTable {
+    static ATTACHED: AtomicPtr<StatsShared> = AtomicPtr::new(std::ptr::null_mut());
+    // SAFETY: StatsShared is repr(C), starts with its header, and init_stats_segment
+    // initialises it.
+    let shared = unsafe {
+        attach_segment(
+            &format!("pg_bearer_stats_v{STATS_SEGMENT_VERSION}"),
+            init_stats_segment,
+            c"pg_bearer_stats",
+            &ATTACHED,
+        )
+    };
+    // SAFETY: the mapping is valid for the backend's life, and the table is only ever used
+    // through shared references (its fields are atomics).
+    unsafe { &(*shared).table }
 }

@@ -23,6 +23,7 @@ use pg_bearer_core::introspection::{OpaqueRequest, OpaqueVerified};
 use pg_bearer_core::jwks::KeyFilter;
 use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
 use pg_bearer_core::reason::{Outcome, Reason, Rejection};
+use pg_bearer_core::stats::LoginResult;
 
 use crate::gucs::Settings;
 use crate::opaque::{self, OpaqueCheck};
@@ -132,8 +133,14 @@ fn fill_result(decision: Decision, result: &mut ValidatorModuleResult) -> bool {
 fn guarded(decide: impl FnOnce() -> Decision) -> Decision {
     catch_unwind(AssertUnwindSafe(decide)).unwrap_or_else(|_| {
         log::internal("validation panicked; the login is refused");
+        count(None, LoginResult::Rejected(Reason::Internal));
         Decision::Internal
     })
+}
+
+/// Counts a login in `pg_bearer.login_stats`: one atomic increment.
+fn count(issuer: Option<&str>, result: LoginResult) {
+    crate::shmem::stats().row(issuer).login(result);
 }
 
 /// Decides one login. Pure of raw pointers; must not panic (a panic is caught and turned into
@@ -144,11 +151,19 @@ fn guarded(decide: impl FnOnce() -> Decision) -> Decision {
 fn decide(token: &[u8], role: &[u8]) -> Decision {
     let Some(hba) = HbaOAuth::current() else {
         log::internal("called outside OAuth client authentication");
+        count(None, LoginResult::Rejected(Reason::Internal));
         return Decision::Internal;
     };
     let issuer = Some(hba.issuer.as_str());
+    // Logins are counted under the issuer identifier (the HBA line's, or the one its
+    // well-known URL names) once it is known.
+    let counted_as = std::cell::OnceCell::new();
     let refuse = |reason: Reason, detail: &str| {
         log::rejected(reason, issuer, detail);
+        count(
+            counted_as.get().map(String::as_str).or(issuer),
+            LoginResult::Rejected(reason),
+        );
         match reason.outcome() {
             Outcome::Refused => Decision::Refused,
             Outcome::InternalFailure => Decision::Internal,
@@ -164,6 +179,7 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
             )
         }
     };
+    let _ = counted_as.set(target.issuer().to_owned());
     let config = match issuer_config(&settings, target.issuer()) {
         Ok(c) => c,
         Err(why) => return refuse(Reason::NotConfigured, &detail("configuration", &why)),
@@ -205,15 +221,18 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         Route::Opaque => login.opaque(),
     };
     match outcome {
-        Ok(accepted) => Decision::Authorized {
-            session: Some(Box::new(Kept::new(
-                accepted.claims,
-                accepted.expires_at,
-                target.issuer(),
-                &settings.claim_retention,
-            ))),
-            authn_id: accepted.authn_id,
-        },
+        Ok(accepted) => {
+            count(Some(target.issuer()), LoginResult::Accepted);
+            Decision::Authorized {
+                session: Some(Box::new(Kept::new(
+                    accepted.claims,
+                    accepted.expires_at,
+                    target.issuer(),
+                    &settings.claim_retention,
+                ))),
+                authn_id: accepted.authn_id,
+            }
+        }
         Err(Refusal::Provider(e)) => refuse(e.reason, &detail("detail", &e.detail)),
         Err(Refusal::Token(r)) => refuse(r.reason, &context(&r)),
     }
@@ -402,14 +421,14 @@ fn detail(key: &str, text: &str) -> String {
 }
 
 /// One issuer's configuration for this login.
-struct IssuerConfig {
+pub(crate) struct IssuerConfig {
     policy: IssuerPolicy,
-    key_source: String,
+    pub(crate) key_source: String,
     opaque: OpaqueSettings,
 }
 
 /// The settings for `issuer`, overridden by its entry in `pg_bearer.issuers_file` if any.
-fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, String> {
+pub(crate) fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, String> {
     let file = match settings.issuers_file.as_str() {
         "" => IssuersFile::default(),
         path => {

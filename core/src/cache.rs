@@ -225,6 +225,14 @@ pub enum Need {
         /// [`IssuerCacheState::generation`] of the keys that were searched.
         seen_generation: u64,
     },
+    /// A refresh asked for by a DBA (`pg_bearer.refresh_keys`) at `since` (ms): fetch now,
+    /// whatever the freshness, the unknown-`kid` cooldown or backoff, unless a fetch has
+    /// started at or after `since` (it answers this request too). While another backend
+    /// refreshes, wait: callers that arrive together cause one fetch.
+    Forced {
+        /// When the request was made (ms).
+        since: i64,
+    },
 }
 
 /// Proof of refresh ownership, handed out with [`LookupDecision::Refresh`] and handed back to
@@ -342,6 +350,24 @@ impl IssuerCacheState {
         let usable = self.is_usable(now, policy);
         let owner_active = self.owner_active(now, policy, me);
         let in_backoff = before(now, self.next_attempt_at, ms(policy.backoff_max));
+
+        if let Need::Forced { since } = need {
+            if owner_active {
+                return LookupDecision::WaitForRefresh {
+                    owner_deadline: self.refresh_deadline,
+                };
+            }
+            if self.last_fetch_started_at >= since && self.last_fetch_started_at != 0 {
+                return if usable {
+                    LookupDecision::UseCached
+                } else {
+                    LookupDecision::Unavailable {
+                        retry_at: self.next_attempt_at,
+                    }
+                };
+            }
+            return LookupDecision::Refresh(self.grant(now, policy, me));
+        }
 
         if let Need::KidMissing { seen_generation } = need {
             if fresh {
@@ -491,6 +517,11 @@ impl IssuerCacheState {
     /// The PID recorded as refresh owner, if any (it may have passed its deadline).
     pub fn refresh_owner(&self) -> Option<NonZeroI32> {
         NonZeroI32::new(self.refresh_owner)
+    }
+
+    /// When the current refresh was granted (ms), or 0 when none is recorded.
+    pub fn refresh_started_at(&self) -> i64 {
+        self.refresh_started_at
     }
 
     /// When the recorded owner loses ownership (ms), or 0.

@@ -103,6 +103,15 @@ pub enum KeyFamily {
 }
 
 impl KeyFamily {
+    /// The JWK `kty`: `RSA`, `EC` or `OKP`.
+    pub fn kty(self) -> &'static str {
+        match self {
+            KeyFamily::Rsa => "RSA",
+            KeyFamily::EcP256 | KeyFamily::EcP384 => "EC",
+            KeyFamily::Ed25519 => "OKP",
+        }
+    }
+
     /// Whether a key of this family may verify `alg` at all.
     pub fn permits(self, alg: Algorithm) -> bool {
         matches!(

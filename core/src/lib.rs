@@ -24,3 +24,4 @@ pub mod result_cache;
 pub mod scope;
 pub mod session;
 pub mod settings;
+pub mod stats;

@@ -47,7 +47,56 @@ pub struct ResultEntry {
     last_used_ms: i64,
     body_len: u32,
     kind: u8,
+    /// What `pg_bearer.result_cache` shows ([`Tag`]): never used to find an entry.
+    token_prefix: [u8; TOKEN_PREFIX_LEN],
+    issuer_len: u16,
+    issuer: [u8; TAG_ISSUER_MAX],
     body: [u8; MAX_CACHED_BODY],
+}
+
+/// Bytes of the token's SHA-256 an entry shows (12 hex digits).
+pub const TOKEN_PREFIX_LEN: usize = 6;
+/// Longest issuer an entry shows; longer ones are cut (at a character boundary).
+pub const TAG_ISSUER_MAX: usize = 256;
+
+/// What the DBA view shows of an entry: the issuer and the first bytes of the SHA-256 of the
+/// token (`left(encode(sha256(convert_to(token, 'UTF8')), 'hex'), 12)` in SQL), never the token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    issuer: String,
+    token_prefix: [u8; TOKEN_PREFIX_LEN],
+}
+
+impl Tag {
+    /// The tag of `token` checked against `issuer`.
+    pub fn new(issuer: &str, token: &str) -> Tag {
+        let hash = digest::digest(&digest::SHA256, token.as_bytes());
+        let mut token_prefix = [0u8; TOKEN_PREFIX_LEN];
+        token_prefix.copy_from_slice(&hash.as_ref()[..TOKEN_PREFIX_LEN]);
+        let mut end = issuer.len().min(TAG_ISSUER_MAX);
+        while !issuer.is_char_boundary(end) {
+            end -= 1;
+        }
+        Tag {
+            issuer: issuer[..end].to_owned(),
+            token_prefix,
+        }
+    }
+}
+
+/// A live entry as the DBA view shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryView {
+    /// The issuer the token was checked against (cut at [`TAG_ISSUER_MAX`] bytes).
+    pub issuer: String,
+    /// `introspection` or `userinfo`.
+    pub kind: &'static str,
+    /// Whether the answer accepts the token (`false`: introspection said inactive).
+    pub active: bool,
+    /// Until when the entry is used (ms since the epoch).
+    pub expires_at_ms: i64,
+    /// [`TOKEN_PREFIX_LEN`] bytes of the token's SHA-256, in hex.
+    pub token_hash_prefix: String,
 }
 
 impl Default for ResultEntry {
@@ -58,6 +107,9 @@ impl Default for ResultEntry {
             last_used_ms: 0,
             body_len: 0,
             kind: 0,
+            token_prefix: [0; TOKEN_PREFIX_LEN],
+            issuer_len: 0,
+            issuer: [0; TAG_ISSUER_MAX],
             body: [0; MAX_CACHED_BODY],
         }
     }
@@ -119,8 +171,72 @@ pub fn insert(
     now_ms: i64,
     ttl_ms: i64,
 ) -> bool {
-    if ttl_ms <= 0 || body.len() > MAX_CACHED_BODY || entries.is_empty() {
+    place(entries, key, kind, body, now_ms, ttl_ms).is_some()
+}
+
+/// [`insert`], with what the DBA view shows of the entry.
+pub fn insert_tagged(
+    entries: &mut [ResultEntry],
+    key: &[u8; 32],
+    kind: EntryKind,
+    body: &[u8],
+    now_ms: i64,
+    ttl_ms: i64,
+    tag: &Tag,
+) -> bool {
+    let Some(entry) = place(entries, key, kind, body, now_ms, ttl_ms) else {
         return false;
+    };
+    entry.token_prefix = tag.token_prefix;
+    entry.issuer[..tag.issuer.len()].copy_from_slice(tag.issuer.as_bytes());
+    entry.issuer_len = tag.issuer.len() as u16;
+    true
+}
+
+/// The live entries, as the DBA view shows them, soonest to expire first.
+pub fn describe(entries: &[ResultEntry], now_ms: i64) -> Vec<EntryView> {
+    let mut views: Vec<EntryView> = entries
+        .iter()
+        .filter(|e| e.live(now_ms))
+        .filter_map(|e| {
+            let kind = EntryKind::from_u8(e.kind)?;
+            let issuer = &e.issuer[..(e.issuer_len as usize).min(TAG_ISSUER_MAX)];
+            Some(EntryView {
+                issuer: String::from_utf8_lossy(issuer).into_owned(),
+                kind: match kind {
+                    EntryKind::Userinfo => "userinfo",
+                    EntryKind::Introspection | EntryKind::Inactive => "introspection",
+                },
+                active: kind != EntryKind::Inactive,
+                expires_at_ms: e.expires_at_ms,
+                token_hash_prefix: e.token_prefix.iter().map(|b| format!("{b:02x}")).collect(),
+            })
+        })
+        .collect();
+    views.sort_by_key(|v| v.expires_at_ms);
+    views
+}
+
+/// Empties every entry (`pg_bearer.forget_results()`); returns how many were live.
+pub fn forget_all(entries: &mut [ResultEntry], now_ms: i64) -> usize {
+    let live = entries.iter().filter(|e| e.live(now_ms)).count();
+    for e in entries.iter_mut() {
+        *e = ResultEntry::default();
+    }
+    live
+}
+
+/// Finds the entry [`insert`] writes, and writes everything but the tag (which it clears).
+fn place<'a>(
+    entries: &'a mut [ResultEntry],
+    key: &[u8; 32],
+    kind: EntryKind,
+    body: &[u8],
+    now_ms: i64,
+    ttl_ms: i64,
+) -> Option<&'a mut ResultEntry> {
+    if ttl_ms <= 0 || body.len() > MAX_CACHED_BODY || entries.is_empty() {
+        return None;
     }
     let lru = |entries: &[ResultEntry], pick: &dyn Fn(&ResultEntry) -> bool| {
         entries
@@ -140,16 +256,16 @@ pub fn insert(
                 .then(|| lru(entries, &|_| true))
                 .flatten()
         });
-    let Some(entry) = index.and_then(|i| entries.get_mut(i)) else {
-        return false;
-    };
+    let entry = index.and_then(|i| entries.get_mut(i))?;
     entry.key = *key;
     entry.kind = kind as u8;
     entry.expires_at_ms = now_ms.saturating_add(ttl_ms);
     entry.last_used_ms = now_ms;
     entry.body[..body.len()].copy_from_slice(body);
     entry.body_len = body.len() as u32;
-    true
+    entry.token_prefix = [0; TOKEN_PREFIX_LEN];
+    entry.issuer_len = 0;
+    Some(entry)
 }
 
 /// How long a result may be cached, in milliseconds: an active answer until the token's `exp`

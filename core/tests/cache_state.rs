@@ -1174,3 +1174,89 @@ fn abandoning_a_refresh_someone_else_owns_changes_nothing() {
     );
     assert_eq!(s.consecutive_failures(), 0);
 }
+
+// --- refreshes a DBA asks for (pg_bearer.refresh_keys) ----------------------------------------
+
+#[test]
+fn a_forced_refresh_fetches_even_when_the_keys_are_fresh() {
+    let p = policy();
+    let mut s = filled_at(T0, 600);
+    let since = T0 + 10 * SEC;
+    let t = expect_refresh(s.on_lookup(since, Need::Forced { since }, &p, pid(2)));
+    assert_eq!(t.started_at(), since);
+    assert_eq!(s.refresh_started_at(), since);
+}
+
+#[test]
+fn forced_refreshes_that_arrive_together_cause_one_fetch() {
+    let p = policy();
+    let mut s = filled_at(T0, 600);
+    let since = T0 + 10 * SEC;
+    let t = expect_refresh(s.on_lookup(since, Need::Forced { since }, &p, pid(2)));
+    // Four more callers while the first fetches: they wait, however late they asked.
+    for other in 3..7 {
+        let asked = since + i64::from(other);
+        assert!(matches!(
+            s.on_lookup(asked, Need::Forced { since: asked }, &p, pid(other)),
+            LookupDecision::WaitForRefresh { .. }
+        ));
+    }
+    assert!(matches!(
+        s.on_refresh_success(t, 600, &p),
+        RefreshOutcome::Recorded { generation: 2 }
+    ));
+    // A waiter asks again with the start of the refresh it waited for: answered, no fetch.
+    for other in 3..7 {
+        assert_eq!(
+            s.on_lookup(since + SEC, Need::Forced { since }, &p, pid(other)),
+            LookupDecision::UseCached
+        );
+    }
+    // A later request fetches again.
+    let later = since + 60 * SEC;
+    expect_refresh(s.on_lookup(later, Need::Forced { since: later }, &p, pid(9)));
+}
+
+#[test]
+fn a_forced_refresh_ignores_backoff_and_the_unknown_kid_cooldown() {
+    let p = policy();
+    let mut s = filled_at(T0, 600);
+    // A refetch for an unknown kid, which fails: backoff starts, the cooldown runs.
+    let seen = s.generation();
+    let t = expect_refresh(s.on_lookup(
+        T0 + 400 * SEC,
+        Need::KidMissing {
+            seen_generation: seen,
+        },
+        &p,
+        pid(2),
+    ));
+    let _ = s.on_refresh_failure(t, T0 + 401 * SEC, &p);
+    assert!(s.next_attempt_at() > T0 + 401 * SEC);
+    let since = T0 + 402 * SEC;
+    expect_refresh(s.on_lookup(since, Need::Forced { since }, &p, pid(3)));
+}
+
+#[test]
+fn a_forced_refresh_answered_by_a_failed_fetch_uses_what_is_usable() {
+    let p = policy();
+    let mut empty = IssuerCacheState::default();
+    let since = T0;
+    let t = expect_refresh(empty.on_lookup(since, Need::Forced { since }, &p, pid(2)));
+    let _ = empty.on_refresh_failure(t, T0 + SEC, &p);
+    // Nothing usable: unavailable, without another fetch.
+    assert!(matches!(
+        empty.on_lookup(T0 + 2 * SEC, Need::Forced { since }, &p, pid(3)),
+        LookupDecision::Unavailable { .. }
+    ));
+    // With usable keys held, the failed fetch leaves them in use.
+    let mut held = filled_at(T0, 600);
+    let since = T0 + 10 * SEC;
+    let t = expect_refresh(held.on_lookup(since, Need::Forced { since }, &p, pid(2)));
+    let _ = held.on_refresh_failure(t, since + SEC, &p);
+    assert_eq!(
+        held.on_lookup(since + 2 * SEC, Need::Forced { since }, &p, pid(3)),
+        LookupDecision::UseCached
+    );
+    assert_eq!(held.fetched_at(), T0, "the held keys are the old ones");
+}
