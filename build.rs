@@ -1,5 +1,6 @@
-//! Compiles `csrc/hba.c` against the PostgreSQL 18 server headers, passing it the layout of the
-//! Rust ABI mirror (`src/ffi.rs`) so that its static assertions compare the two.
+//! Compiles `csrc/hba.c` and `csrc/expiry.c` against the PostgreSQL 18 server headers, passing
+//! `hba.c` the layout of the Rust ABI mirror (`src/ffi.rs`) so that its static assertions compare
+//! the two.
 
 #[allow(dead_code)]
 #[path = "src/ffi.rs"]
@@ -9,6 +10,7 @@ use std::path::PathBuf;
 
 fn main() {
     println!("cargo:rerun-if-changed=csrc/hba.c");
+    println!("cargo:rerun-if-changed=csrc/expiry.c");
     println!("cargo:rerun-if-changed=src/ffi.rs");
     println!("cargo:rerun-if-env-changed=PGRX_PG_CONFIG_PATH");
 
@@ -16,6 +18,7 @@ fn main() {
     let mut build = cc::Build::new();
     build
         .file("csrc/hba.c")
+        .file("csrc/expiry.c")
         .include(&include)
         .warnings(true)
         .extra_warnings(false);

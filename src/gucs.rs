@@ -301,6 +301,8 @@ pub(crate) struct Settings {
     pub unknown_kid_cooldown: Duration,
     /// `pg_bearer.session_claims` and `pg_bearer.session_claims_max_size`.
     pub claim_retention: ClaimRetention,
+    /// `pg_bearer.session_expiry`.
+    pub session_expiry: bool,
 }
 
 impl Settings {
@@ -323,6 +325,7 @@ impl Settings {
             cache_grace: seconds(&guc::jwks_grace),
             unknown_kid_cooldown: seconds(&guc::unknown_kid_cooldown),
             claim_retention: claim_retention(),
+            session_expiry: guc::session_expiry.get(),
         }
     }
 }

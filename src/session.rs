@@ -51,25 +51,50 @@ pub(crate) struct Accepted {
 pub(crate) struct Kept {
     claims: SessionClaims,
     report: RetentionReport,
+    /// When the session must end (`pg_bearer.session_expiry`): the token's `exp`.
+    end_at: Option<i64>,
 }
 
 impl Kept {
-    /// Applies `pg_bearer.session_claims` and `pg_bearer.session_claims_max_size`.
+    /// Applies `pg_bearer.session_claims` and `pg_bearer.session_claims_max_size`; `end_at`
+    /// comes from `pg_bearer_core::session::session_end`.
     pub(crate) fn new(
         claims: JsonObject,
         expires_at: Option<i64>,
         issuer: &str,
         retention: &ClaimRetention,
+        end_at: Option<i64>,
     ) -> Kept {
         let (claims, report) = SessionClaims::new(claims, issuer, expires_at, retention);
-        Kept { claims, report }
+        Kept {
+            claims,
+            report,
+            end_at,
+        }
     }
 }
 
-/// Keeps a validated token's claims for the rest of this session. Called once, on the
-/// authorized path only, as the last step before the login is authorized. Logs (counts and
-/// sizes only) when the selection or the cap dropped claims.
-pub(crate) fn remember(kept: Kept) {
+extern "C" {
+    /// csrc/expiry.c: arms the session's end at `exp` (seconds since the Unix epoch), named
+    /// `text` in its messages; false if it could not.
+    fn pg_bearer_expiry_arm(exp: i64, text: *const std::ffi::c_char) -> bool;
+}
+
+/// Keeps a validated token's claims for the rest of this session and, under
+/// `pg_bearer.session_expiry`, arms the session's end at the token's `exp`. Called once, on the
+/// authorized path only, as the last step before the login is authorized; `false` (the login
+/// must then be refused) when the end could not be armed. Logs (counts and sizes only) when
+/// the selection or the cap dropped claims.
+pub(crate) fn remember(kept: Kept) -> bool {
+    if let Some(exp) = kept.end_at {
+        let text = CString::new(pg_bearer_core::session::utc_text(exp)).unwrap_or_default();
+        // SAFETY: a plain C function (csrc/expiry.c) that copies the NUL-terminated text and
+        // raises no ERROR (it catches its own); called once, in the session's backend.
+        if !unsafe { pg_bearer_expiry_arm(exp, text.as_ptr()) } {
+            log::internal("pg_bearer.session_expiry: could not arm the session's end");
+            return false;
+        }
+    }
     if kept.report.is_worth_logging() {
         log::notice(&format!(
             "pg_bearer: session claims: {} issuer=\"{}\"",
@@ -79,6 +104,7 @@ pub(crate) fn remember(kept: Kept) {
     }
     // A backend authenticates once; should a second call ever happen, the first claims stay.
     let _ = SESSION.set(kept.claims);
+    true
 }
 
 /// Whether this process holds a session token's claims.

@@ -122,7 +122,9 @@ fn fill_result(decision: Decision, result: &mut ValidatorModuleResult) -> bool {
     // expects: it pfree's authn_id after use.
     result.authn_id = unsafe { pg_sys::pstrdup(authn_id.as_ptr()) };
     if let Some(kept) = session {
-        session::remember(*kept);
+        if !session::remember(*kept) {
+            return false;
+        }
     }
     result.authorized = true;
     true
@@ -140,6 +142,9 @@ fn guarded(decide: impl FnOnce() -> Decision) -> Decision {
 
 /// Counts a login in `pg_bearer.login_stats`: one atomic increment.
 fn count(issuer: Option<&str>, result: LoginResult) {
+    if cfg!(feature = "bench_baseline") {
+        return;
+    }
     crate::shmem::stats().row(issuer).login(result);
 }
 
@@ -220,16 +225,29 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         Route::RefuseAsJws(reason) => Err(Refusal::Token(reason.into())),
         Route::Opaque => login.opaque(),
     };
+    // Under pg_bearer.session_expiry the session ends at the token's exp, so a token without
+    // one, or past it by the clock-skew leeway only, is refused.
+    let outcome = outcome.and_then(|accepted| {
+        let end_at =
+            pg_bearer_core::session::session_end(accepted.expires_at, now, settings.session_expiry)
+                .map_err(Refusal::Token)?;
+        Ok((accepted, end_at))
+    });
     match outcome {
-        Ok(accepted) => {
+        Ok((accepted, end_at)) => {
             count(Some(target.issuer()), LoginResult::Accepted);
+            // The benchmark's baseline build keeps nothing (see Cargo.toml).
+            let keep = !cfg!(feature = "bench_baseline");
             Decision::Authorized {
-                session: Some(Box::new(Kept::new(
-                    accepted.claims,
-                    accepted.expires_at,
-                    target.issuer(),
-                    &settings.claim_retention,
-                ))),
+                session: keep.then(|| {
+                    Box::new(Kept::new(
+                        accepted.claims,
+                        accepted.expires_at,
+                        target.issuer(),
+                        &settings.claim_retention,
+                        end_at,
+                    ))
+                }),
                 authn_id: accepted.authn_id,
             }
         }

@@ -535,3 +535,48 @@ fn is_representable(name: &str, value: &Json) -> bool {
     }
     true
 }
+
+/// When a session that logged in with a token expiring at `expires_at` must end, under
+/// `pg_bearer.session_expiry` (`enforce`): `Ok(None)` when it is off; `Ok(Some(exp))` for a
+/// token still valid at `now` by its own `exp`, without the clock-skew leeway the login check
+/// allows (a session armed to end in the past would end at once, after the client was told it
+/// logged in); refused when the token has no `exp` (an introspection answer without one) or
+/// is past it.
+pub fn session_end(
+    expires_at: Option<i64>,
+    now: i64,
+    enforce: bool,
+) -> Result<Option<i64>, crate::reason::Rejection> {
+    use crate::reason::{Reason, Rejection};
+    if !enforce {
+        return Ok(None);
+    }
+    match expires_at {
+        None => Err(Rejection::for_claim(Reason::MissingClaim, "exp")),
+        Some(exp) if exp <= now => Err(Rejection::for_claim(Reason::Expired, "exp")),
+        Some(exp) => Ok(Some(exp)),
+    }
+}
+
+/// `secs` since the Unix epoch as `YYYY-MM-DD HH:MM:SS UTC`, for the message that ends an
+/// expired session (the same text whatever the session's `TimeZone` and `DateStyle`).
+pub fn utc_text(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

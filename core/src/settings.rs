@@ -110,6 +110,8 @@ macro_rules! pg_bearer_settings {
                     "Top-level claims a session keeps for pg_bearer.claims(): * for all, or a comma-separated list of names.";
                 session_claims_max_size: size { default: 65_536, min: 0, max: 1_048_576, unit: B }, sighup,
                     "Largest claims object a session keeps, as compact JSON; beyond it claims are dropped and the login says so in the log.";
+                session_expiry: bool { default: false }, sighup,
+                    "End each session when its token's exp passes, with a FATAL naming the expiry; refuses tokens without exp.";
                 log_validation_time: bool { default: false }, superuser,
                     "Log how long each token validation took, in microseconds, with its outcome.";
             }

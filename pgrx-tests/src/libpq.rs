@@ -168,6 +168,13 @@ impl Session {
                     .collect())
             } else if status == PGRES_COMMAND_OK {
                 Ok(Vec::new())
+            } else if PQstatus(self.conn) != CONNECTION_OK {
+                // The connection is gone: everything libpq gathered while this call ran (a
+                // FATAL the server sent before closing, then the loss), as psql prints it.
+                Err(CStr::from_ptr(PQerrorMessage(self.conn))
+                    .to_string_lossy()
+                    .trim_end()
+                    .to_owned())
             } else {
                 Err(CStr::from_ptr(PQresultErrorMessage(res))
                     .to_string_lossy()

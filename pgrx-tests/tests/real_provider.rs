@@ -168,16 +168,16 @@ fn psql_device_logins_see_their_own_tenants_rows_and_groups() {
         let expected = format!("{rows}|{group}|{}|t", f.idp.issuer());
         assert_eq!(out.trim_end(), expected, "{role}");
     }
-    // A service token through the libpq hook: its claims, no tenant, no rows.
+    // A service token through the libpq hook: its client's tenant (globex), globex's row.
     let token = f.idp.client_credentials("service", SERVICE_SECRET);
     let s = f
         .hook_login(SERVICE_SUB, &token)
         .unwrap_or_else(|e| panic!("{e}\n{}", f.cluster.log()));
     for (sql, expected) in [
         ("SELECT pg_bearer.claim('sub')", Some(SERVICE_SUB)),
-        ("SELECT pg_bearer.claim('tenant')", None),
+        ("SELECT pg_bearer.claim('tenant')", Some("globex")),
         ("SELECT pg_bearer.issuer()", Some(f.idp.issuer())),
-        ("SELECT count(*)::text FROM docs", Some("0")),
+        ("SELECT string_agg(body, ',') FROM docs", Some("globex-1")),
     ] {
         assert_eq!(s.query_one(sql).unwrap().as_deref(), expected, "{sql}");
     }

@@ -37,9 +37,20 @@ const PSQL_CLIENT: &str = "psql-rs256";
 const SERVICE_CLIENT: &str = SERVICE_SUB;
 /// The scopes pg_hba asks for; `openid` is implicit, `postgres` must be granted.
 const HBA_SCOPE: &str = "openid postgres";
-const WHO_SQL: &str = "SELECT system_user, current_user";
-const CLIENT_SQL: &str =
-    "SELECT format('system_user=%s current_user=%s', system_user, current_user)";
+const WHO_SQL: &str = "SELECT system_user, current_user, pg_bearer.claim('tenant') AS tenant, \
+     (SELECT string_agg(body, ', ' ORDER BY body) FROM docs) AS rows";
+const CLIENT_SQL: &str = "SELECT format('system_user=%s current_user=%s tenant=%s rows=%s', \
+     system_user, current_user, pg_bearer.claim('tenant'), \
+     (SELECT string_agg(body, ', ' ORDER BY body) FROM docs))";
+/// One table for every tenant, and a policy that shows each session its token's tenant's rows.
+const RLS_SETUP: [&str; 5] = [
+    "CREATE EXTENSION pg_bearer",
+    "CREATE TABLE docs (tenant text NOT NULL, body text NOT NULL)",
+    "INSERT INTO docs VALUES ('acme', 'acme plan'), ('acme', 'acme budget'), \
+     ('globex', 'globex roadmap')",
+    "ALTER TABLE docs ENABLE ROW LEVEL SECURITY",
+    "CREATE POLICY tenant_rows ON docs USING (tenant = pg_bearer.claim('tenant'))",
+];
 /// How long a person has to approve the device code.
 const PERSON_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long an unattended psql login or client run may take.
@@ -178,8 +189,22 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
             .query(&format!("CREATE ROLE {role} LOGIN"))
             .unwrap_or_else(|e| panic!("CREATE ROLE {role}: {e}"));
     }
+    for sql in RLS_SETUP
+        .iter()
+        .copied()
+        .chain(["GRANT SELECT ON docs TO PUBLIC"])
+    {
+        admin.query(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
     drop(admin);
     println!("  roles:           CREATE ROLE {ALICE} LOGIN; CREATE ROLE {SERVICE_CLIENT} LOGIN");
+    println!("  one table for two tenants, each token seeing its own tenant's rows:");
+    for sql in RLS_SETUP {
+        println!(
+            "                   {};",
+            sql.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
     println!(
         "  PostgreSQL {version} is up on 127.0.0.1:{} (started in {:.1} s)",
         cluster.port(),
@@ -188,9 +213,10 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
 
     println!("\n[3/5] alice logs in with psql through the device flow (RFC 8628)");
     match device_login(&idp, &cluster, interactive) {
-        Ok(out) if out.contains("oauth:alice") => println!(
+        Ok(out) if out.contains("oauth:alice") && out.contains("acme budget, acme plan") => println!(
             "  -> system_user oauth:alice is the identity pg_bearer took from the token (claim\n     \
-             sub, prefixed by the auth method); current_user alice is the role it logged in as."
+             sub, prefixed by the auth method); current_user alice is the role it logged in as.\n     \
+             Her token says tenant acme, so the policy shows her acme's rows only."
         ),
         Ok(out) => failed.push(format!("psql printed {out:?}")),
         Err(e) => {
@@ -237,12 +263,17 @@ fn run(interactive: bool) -> Result<(), Vec<String>> {
         Ok((status, stdout, stderr)) => {
             print_indented(&stderr);
             print_indented(&stdout);
-            if status.success() && stdout.contains("system_user=oauth:service") {
+            if status.success()
+                && stdout.contains("system_user=oauth:service")
+                && stdout.contains("tenant=globex rows=globex roadmap")
+            {
                 println!(
                     "  -> pg_bearer_client found the token endpoint in the issuer's discovery document,\n     \
                      got a token for client {SERVICE_CLIENT} and ran psql with it; psql's libpq\n     \
                      handed it to the server (PQsetAuthDataHook); pg_bearer verified it against\n     \
-                     the provider's JWKS."
+                     the provider's JWKS. Same table, same query as alice: this token says\n     \
+                     tenant globex, so it sees globex's row only. No SET can change that\n     \
+                     (docs/row-level-security.md)."
                 );
             } else {
                 failed.push(format!("service login: {status}"));

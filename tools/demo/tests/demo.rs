@@ -161,9 +161,12 @@ fn demo_runs_unattended_shows_every_step_and_leaves_nothing_behind() {
         "and enter the code: ",
         "No terminal on stdin: the demo approves the code itself",
         "oauth:alice | alice",
+        // Row-level security on the token's tenant claim: each sees its own rows.
+        "| acme budget, acme plan",
+        "Her token says tenant acme",
         // The service's own client_credentials grant and login.
         "pg_bearer_client exec --client-credentials service",
-        "system_user=oauth:service current_user=service",
+        "system_user=oauth:service current_user=service tenant=globex rows=globex roadmap",
         // The refusal: the client's message and the server's reason.
         "OAuth bearer authentication failed for user \"service\"",
         "pg_bearer: token rejected: reason=bad_signature",
