@@ -9,7 +9,8 @@
 # (-O2) built from the same Debian source into its own prefix (pg_bearer_release_prefix in
 # scripts/lib.sh, /opt/pg_bearer/pg18-release as root; about 3 minutes on 2 cores, once); the
 # release pg_bearer.so installed into that PostgreSQL only; the criterion micro-benchmarks of
-# pg_bearer_core; pg_bearer_bench (tools/bench/), built against that
+# pg_bearer_core; the baseline library (pg_bearer_baseline.so, see below); pg_bearer_bench
+# (tools/bench/), built against that
 # PostgreSQL's libpq, which runs the login benchmark and writes the report. About 10 minutes
 # after the one-time builds. Run it on a quiet machine: the numbers are only as good as that.
 set -euo pipefail
@@ -42,6 +43,19 @@ if [ "$(id -u)" = 0 ] || [ -w "$libdir" ]; then SUDO=(); else SUDO=(sudo); fi
 rm -f "$floor_tmp"
 
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+# The "before" of the login-path work of issue 14: the same release library built with the
+# Cargo feature bench_baseline (no session claims kept, no counters), installed beside the real
+# one as pg_bearer_baseline.so into the benchmark's PostgreSQL only. Its own target directory
+# keeps the two builds from invalidating each other.
+log "building the baseline library (pg_bearer without session claims and counters)"
+baseline_dir=$(mktemp -d /tmp/pg_bearer_baseline.XXXXXX)
+CARGO_TARGET_DIR="$target/bench-baseline" cargo pgrx package --pg-config "$release_pg_config" \
+  --features bench_baseline --out-dir "$baseline_dir" >/dev/null
+baseline_so=$(find "$baseline_dir" -name pg_bearer.so | head -n1)
+[ -n "$baseline_so" ] || { log "cargo pgrx package left no pg_bearer.so in $baseline_dir"; exit 1; }
+"${SUDO[@]}" install -m 0755 "$baseline_so" "$libdir/pg_bearer_baseline.so.new"
+"${SUDO[@]}" mv -f "$libdir/pg_bearer_baseline.so.new" "$libdir/pg_bearer_baseline.so"
+rm -rf "$baseline_dir"
 mkdir -p docs/reports/bench
 log "micro-benchmarks (criterion)"
 rm -rf "$target/criterion"

@@ -41,6 +41,8 @@ const OPAQUE: &str = "Vq3kYF2mX8pL0aZ7tR5wN1cE9bH4jD6gS2uQ8oI0yTe";
 const FLOOR_TOKEN: &str = "pg-bearer-bench-floor-token";
 /// The no-op validator's library name (scripts/bench.sh installs it).
 const FLOOR_VALIDATOR: &str = "pg_bearer_bench_floor";
+/// pg_bearer without session claims and counters (scripts/bench.sh installs it).
+const BASELINE_VALIDATOR: &str = "pg_bearer_baseline";
 /// How long a token and the JWKS stay valid: longer than any run.
 const LIFETIME_SECS: u64 = 3_600;
 
@@ -51,6 +53,50 @@ pub enum Server {
     Plain,
     /// Also `shared_preload_libraries = 'pg_bearer'`.
     Preloaded,
+    /// As `Plain`, with the baseline library (`pg_bearer_baseline.so`, built with the Cargo
+    /// feature `bench_baseline`: no session claims, no counters): the "before" of issue 14.
+    PlainBaseline,
+    /// As `Preloaded`, with the baseline library.
+    PreloadedBaseline,
+}
+
+impl Server {
+    pub const ALL: [Server; 4] = [
+        Server::Plain,
+        Server::Preloaded,
+        Server::PlainBaseline,
+        Server::PreloadedBaseline,
+    ];
+
+    fn preload(self) -> bool {
+        matches!(self, Server::Preloaded | Server::PreloadedBaseline)
+    }
+
+    /// The validator library its `oauth` lines use.
+    fn library(self) -> &'static str {
+        match self {
+            Server::Plain | Server::Preloaded => "pg_bearer",
+            Server::PlainBaseline | Server::PreloadedBaseline => BASELINE_VALIDATOR,
+        }
+    }
+
+    /// The server with the real library and the same loading.
+    pub fn with_real_library(self) -> Server {
+        match self {
+            Server::PlainBaseline => Server::Plain,
+            Server::PreloadedBaseline => Server::Preloaded,
+            other => other,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Server::Plain => "not preloaded",
+            Server::Preloaded => "preloaded",
+            Server::PlainBaseline => "not preloaded, baseline library",
+            Server::PreloadedBaseline => "preloaded, baseline library",
+        }
+    }
 }
 
 /// The client program.
@@ -99,11 +145,13 @@ impl Mode {
         matches!(self.auth, Auth::Jwt | Auth::Opaque | Auth::JwtWellKnown)
     }
 
-    /// The `trust` mode of the same client and server: the ratio's denominator.
+    /// The `trust` mode of the same client and server (for a baseline-library server, the
+    /// server with the real library and the same loading): the ratio's denominator.
     pub fn baseline(&self) -> Mode {
+        let server = self.server.with_real_library();
         *MODES
             .iter()
-            .find(|m| m.client == self.client && m.server == self.server && m.auth == Auth::Trust)
+            .find(|m| m.client == self.client && m.server == server && m.auth == Auth::Trust)
             .expect("every client and server has a trust mode")
     }
 
@@ -149,6 +197,18 @@ pub const MODES: &[Mode] = &[
     ),
     mode(
         Client::TokenFirst,
+        Auth::Jwt,
+        Server::PreloadedBaseline,
+        "oauth JWT, preloaded, baseline (no claims kept, no counters)",
+    ),
+    mode(
+        Client::TokenFirst,
+        Auth::Jwt,
+        Server::PlainBaseline,
+        "oauth JWT, not preloaded, baseline (no claims kept, no counters)",
+    ),
+    mode(
+        Client::TokenFirst,
         Auth::Opaque,
         Server::Preloaded,
         "oauth opaque, preloaded",
@@ -178,6 +238,18 @@ pub const MODES: &[Mode] = &[
         Auth::Jwt,
         Server::Plain,
         "oauth JWT, not preloaded",
+    ),
+    mode(
+        Client::Libpq,
+        Auth::Jwt,
+        Server::PreloadedBaseline,
+        "oauth JWT, preloaded, baseline (no claims kept, no counters)",
+    ),
+    mode(
+        Client::Libpq,
+        Auth::Jwt,
+        Server::PlainBaseline,
+        "oauth JWT, not preloaded, baseline (no claims kept, no counters)",
     ),
     mode(
         Client::Libpq,
@@ -263,9 +335,9 @@ fn main() {
 /// Everything the logins need.
 struct Bench {
     idp: MockProvider,
-    plain: Cluster,
-    preloaded: Cluster,
-    configs: [ClusterConfig; 2],
+    /// One per [`Server::ALL`], in that order.
+    clusters: Vec<Cluster>,
+    configs: Vec<ClusterConfig>,
     jwt: String,
     secret_dir: PathBuf,
 }
@@ -278,10 +350,7 @@ impl Drop for Bench {
 
 impl Bench {
     fn cluster(&self, server: Server) -> &Cluster {
-        match server {
-            Server::Plain => &self.plain,
-            Server::Preloaded => &self.preloaded,
-        }
+        &self.clusters[server as usize]
     }
 
     fn addr(&self, server: Server) -> SocketAddr {
@@ -372,13 +441,14 @@ fn start() -> Result<Bench, String> {
     claims["exp"] = json!(now + LIFETIME_SECS);
     let jwt = idp.minter().mint(Alg::Rs256, &claims, &json!({}));
 
-    let config = |preload: bool| {
-        ClusterConfig {
+    let config = |server: Server| {
+        let library = server.library();
+        let mut config = ClusterConfig {
         hba: vec![
             "host all bench_trust 127.0.0.1/32 trust".into(),
             "host all bench_scram 127.0.0.1/32 scram-sha-256".into(),
             format!(
-                "host all bench_jwt,bench_opaque 127.0.0.1/32 oauth issuer=\"{}\" scope=\"{SCOPE}\" validator=pg_bearer",
+                "host all bench_jwt,bench_opaque 127.0.0.1/32 oauth issuer=\"{}\" scope=\"{SCOPE}\" validator={library}",
                 idp.issuer()
             ),
             format!(
@@ -390,22 +460,28 @@ fn start() -> Result<Bench, String> {
             // One log line per connection would be a cost of every mode; none is needed.
             "log_connections = off".into(),
             // pg_bearer, and the no-op validator that measures the floor (last line wins).
-            format!("oauth_validator_libraries = 'pg_bearer, {FLOOR_VALIDATOR}'"),
+            format!("oauth_validator_libraries = '{library}, {FLOOR_VALIDATOR}'"),
             format!("pg_bearer.audience = '{AUDIENCE}'"),
             format!("pg_bearer.ca_file = '{}'", idp.ca_pem_path().display()),
             format!("pg_bearer.client_id = '{CLIENT_ID}'"),
             format!("pg_bearer.client_secret_file = '{}'", secret_file.display()),
             "max_connections = 200".into(),
         ],
-        preload,
+        preload: server.preload(),
         ..Default::default()
-    }
     };
-    let configs = [config(false), config(true)];
-    eprintln!("bench: starting two clusters");
-    let plain = Cluster::start(&configs[0]);
-    let preloaded = Cluster::start(&configs[1]);
-    for cluster in [&plain, &preloaded] {
+        if server.preload() && library != "pg_bearer" {
+            // After the harness's `shared_preload_libraries = 'pg_bearer'`: the last one wins.
+            config
+                .conf
+                .push(format!("shared_preload_libraries = '{library}'"));
+        }
+        config
+    };
+    let configs: Vec<ClusterConfig> = Server::ALL.iter().map(|&s| config(s)).collect();
+    eprintln!("bench: starting {} clusters", configs.len());
+    let clusters: Vec<Cluster> = configs.iter().map(Cluster::start).collect();
+    for cluster in &clusters {
         let admin = cluster.superuser();
         for role in ["bench_trust", "bench_jwt", "bench_opaque", "bench_floor"] {
             admin.query(&format!("CREATE ROLE {role} LOGIN"))?;
@@ -416,8 +492,7 @@ fn start() -> Result<Bench, String> {
     }
     Ok(Bench {
         idp,
-        plain,
-        preloaded,
+        clusters,
         configs,
         jwt,
         secret_dir,
@@ -652,7 +727,8 @@ fn footprint(bench: &Bench) -> Result<Footprint, String> {
     // The cost of loading the library in a backend: LOAD in a fresh session, against a
     // statement round trip of the same session.
     let mut load_us = [0.0f64; 2];
-    for (i, cluster) in [&bench.plain, &bench.preloaded].into_iter().enumerate() {
+    for (i, server) in [Server::Plain, Server::Preloaded].into_iter().enumerate() {
+        let cluster = bench.cluster(server);
         let mut samples = Vec::new();
         for _ in 0..200 {
             let admin = cluster.superuser();
@@ -728,6 +804,9 @@ fn footprint(bench: &Bench) -> Result<Footprint, String> {
             "key cache (pg_bearer)"
         } else if !seen_jwt.contains_key(&path) {
             "introspection result cache (pg_bearer)"
+        } else if seen_opaque.contains_key(&path) && mapped < 256 * 1024 {
+            // Mapped by every login, and far smaller than a DSA segment (1 MiB at least).
+            "login and provider counters (pg_bearer)"
         } else if seen_opaque.contains_key(&path) {
             "the DSM registry's own table (PostgreSQL's, a DSA area made for the first named segment; shared with other extensions)"
         } else {
@@ -781,7 +860,7 @@ fn run(options: &Options) -> Result<(), String> {
     let load_before = loadavg();
     let bench = start()?;
     let pg_version = bench
-        .plain
+        .cluster(Server::Plain)
         .superuser()
         .query_one("SELECT version()")?
         .unwrap_or_default();
@@ -811,10 +890,10 @@ fn run(options: &Options) -> Result<(), String> {
     }
 
     eprintln!("bench: time inside validate_cb");
-    for (i, config) in [Server::Plain, Server::Preloaded].iter().enumerate() {
-        let mut c = bench.configs[i].clone();
+    for server in Server::ALL {
+        let mut c = bench.configs[server as usize].clone();
         c.conf.push("pg_bearer.log_validation_time = on".into());
-        bench.cluster(*config).reconfigure(&c);
+        bench.cluster(server).reconfigure(&c);
     }
     let mut validate = Vec::new();
     for (i, mode) in MODES.iter().enumerate() {
@@ -837,7 +916,7 @@ fn run(options: &Options) -> Result<(), String> {
         load_after: loadavg(),
         pg_version,
     };
-    for cluster in [&bench.plain, &bench.preloaded] {
+    for cluster in &bench.clusters {
         let log = cluster.log();
         if log.contains("TRAP") || log.contains("PANIC") || log.contains("internal error") {
             return Err(format!(
