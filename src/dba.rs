@@ -196,7 +196,15 @@ fn refresh_keys(issuer: &str) -> bool {
     let config = crate::validator::issuer_config(&settings, target.issuer())
         .unwrap_or_else(|e| error!("pg_bearer.refresh_keys: {e}"));
     match crate::keys::refresh(&target, &config.key_source, &settings) {
-        Ok(refreshed) => refreshed,
+        Ok(true) => true,
+        // Joined another backend's fetch, which failed.
+        Ok(false) => {
+            warning!(
+                "pg_bearer.refresh_keys: no new keys for \"{}\": the fetch failed (last_error in pg_bearer.key_cache says why)",
+                crate::log::printable(target.issuer())
+            );
+            false
+        }
         Err(e) if e.reason == Reason::NotConfigured => {
             error!("pg_bearer.refresh_keys: {}", e.detail)
         }

@@ -36,6 +36,10 @@ struct Fixture {
 
 impl Fixture {
     fn new(session_expiry: Option<bool>) -> Fixture {
+        Fixture::with_preload(session_expiry, false)
+    }
+
+    fn with_preload(session_expiry: Option<bool>, preload: bool) -> Fixture {
         let idp = MockProvider::start(ProviderOptions::default());
         let secret = SecretFile::write(SECRET);
         let mut conf = vec![
@@ -56,6 +60,7 @@ impl Fixture {
                 idp.issuer()
             )],
             conf,
+            preload,
             ..Default::default()
         });
         cluster
@@ -136,7 +141,13 @@ impl Fixture {
 
 #[test]
 fn an_idle_session_ends_within_a_second_of_exp_with_a_fatal_naming_it() {
-    let f = Fixture::new(Some(true));
+    for preload in [false, true] {
+        idle_session_ends(preload);
+    }
+}
+
+fn idle_session_ends(preload: bool) {
+    let f = Fixture::with_preload(Some(true), preload);
     let (s, pid, exp) = f.session(3);
     assert_eq!(
         s.query_one("SELECT 1").expect("before exp"),
@@ -164,7 +175,13 @@ fn an_idle_session_ends_within_a_second_of_exp_with_a_fatal_naming_it() {
 
 #[test]
 fn a_session_inside_pg_sleep_ends_within_a_second_of_exp() {
-    let f = Fixture::new(Some(true));
+    for preload in [false, true] {
+        busy_session_ends(preload);
+    }
+}
+
+fn busy_session_ends(preload: bool) {
+    let f = Fixture::with_preload(Some(true), preload);
     let (s, pid, exp) = f.session(3);
     let started = unix_now();
     let err = s
