@@ -1,6 +1,7 @@
 //! The caches shared by every backend, in two DSM-registry segments attached by one routine
-//! ([`attach_segment`]): the key cache (an LWLock and a slot per issuer) and the result cache
-//! (introspection and userinfo answers, and the per-issuer request budgets).
+//! ([`attach_segment`]): the key cache (an LWLock and a slot per issuer, and the lock-free
+//! login counters) and the result cache (introspection and userinfo answers, and the per-issuer
+//! request budgets).
 //!
 //! Every connection is a fresh forked process, so a cache in process memory would be empty at
 //! every login. `GetNamedDSMSegment` (PostgreSQL 17+, `storage/dsm_registry.h`) creates the
@@ -34,7 +35,7 @@ pub(crate) const JWKS_MAX: usize = 128 * 1024;
 /// segment until it restarts, and a library upgraded meanwhile must get a new segment rather
 /// than read (or fail to attach to) the old layout. Bump the version with any change to
 /// `Shared` or `Slot` that keeps the size.
-const SEGMENT_VERSION: u32 = 2;
+const SEGMENT_VERSION: u32 = 3;
 const _: () = assert!(
     IssuerCacheState::LAYOUT_VERSION == 1,
     "bump SEGMENT_VERSION with the state layout"
@@ -146,6 +147,10 @@ impl Slot {
 struct Shared {
     header: SegmentHeader,
     slots: [Slot; SLOTS],
+    /// The login and provider-request counters ([`stats`]). In this segment because every
+    /// JWT login maps it anyway: a segment of their own would cost each login one more DSM
+    /// attach (a registry lookup and an mmap).
+    stats: pg_bearer_core::stats::StatsTable,
 }
 
 /// This backend's mapping of the segment.
@@ -384,37 +389,14 @@ impl ResultCache {
 // ---------------------------------------------------------------------------------------------
 // Login and provider-request counters
 
-const STATS_SEGMENT_VERSION: u32 = 1;
-
-#[repr(C)]
-struct StatsShared {
-    header: SegmentHeader,
-    table: pg_bearer_core::stats::StatsTable,
-}
-
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn init_stats_segment(ptr: *mut c_void) {
-    // SAFETY: as in init_segment: size_of::<StatsShared>() writable bytes, starting with the
-    // header; all-zero is an empty table (its fields are atomic integers and flags).
-    unsafe { init_header(ptr, size_of::<StatsShared>()) }
-}
-
 /// The counters behind `pg_bearer.login_stats` and `pg_bearer.provider_stats`, shared by every
-/// backend. Counting takes no lock: the table is atomics (`pg_bearer_core::stats`). Attaching
-/// fails (ERROR, turned into a panic) only when shared memory is exhausted, as for the caches.
+/// backend, in the key-cache segment. Counting takes no lock: the table is atomics
+/// (`pg_bearer_core::stats`), and all-zero bytes (a new segment) are an empty table. Attaching
+/// fails (ERROR, turned into a panic) only when shared memory is exhausted.
 pub(crate) fn stats() -> &'static pg_bearer_core::stats::StatsTable {
-    static ATTACHED: AtomicPtr<StatsShared> = AtomicPtr::new(std::ptr::null_mut());
-    // SAFETY: StatsShared is repr(C), starts with its header, and init_stats_segment
-    // initialises it.
-    let shared = unsafe {
-        attach_segment(
-            &format!("pg_bearer_stats_v{STATS_SEGMENT_VERSION}"),
-            init_stats_segment,
-            c"pg_bearer_stats",
-            &ATTACHED,
-        )
-    };
+    let cache = SharedCache::attach();
     // SAFETY: the mapping is valid for the backend's life, and the table is only ever used
-    // through shared references (its fields are atomics).
-    unsafe { &(*shared).table }
+    // through shared references (its fields are atomics), never under `with_slot`'s `&mut`
+    // of the slots, which does not cover it.
+    unsafe { &(*cache.shared).stats }
 }

@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the work pg_bearer does at every login, without PostgreSQL: JWT
 //! verification with warm keys (RS256, PS256, ES256, EdDSA), the claim checks alone, JWKS
-//! parsing, key selection, and the lookups of both shared caches' state.
+//! parsing, key selection, the lookups of both shared caches' state, and what a login adds for
+//! the session and the DBA views (keeping the claims, counting the login).
 //!
 //! `cargo bench -p pg_bearer_core --bench core`; scripts/bench.sh runs it and copies the
 //! medians into docs/benchmarks.md. Targets are stated there, never asserted here.
@@ -171,6 +172,50 @@ fn cache_lookups(c: &mut Criterion) {
     });
 }
 
+/// What issue 14 added to every accepted login: building the claims the session keeps (the
+/// default selection and cap) and counting the login in the shared counters.
+fn session_state(c: &mut Criterion) {
+    use pg_bearer_core::session::{ClaimRetention, SessionClaims};
+    use pg_bearer_core::stats::{LoginResult, StatsTable};
+    let token = token(&common::RSA);
+    let payload = URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims = json::parse_object(&payload).unwrap();
+    let retention = ClaimRetention::default();
+    let issuer = common::ISS;
+    c.bench_function(
+        "login path: keep the session's claims (default selection and cap)",
+        |b| {
+            b.iter(|| {
+                SessionClaims::new(
+                    black_box(claims.clone()),
+                    issuer,
+                    Some(common::NOW + 300),
+                    &retention,
+                )
+            })
+        },
+    );
+    let table = StatsTable::default();
+    // The other rows taken, so that the lookup compares names as a busy server's would.
+    for i in 0..16 {
+        table
+            .row(Some(&format!("https://idp{i}.example.com")))
+            .login(LoginResult::Accepted);
+    }
+    c.bench_function(
+        "login path: count the login (find the issuer's row, one increment)",
+        |b| {
+            b.iter(|| {
+                table
+                    .row(black_box(Some(issuer)))
+                    .login(LoginResult::Accepted)
+            })
+        },
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -181,6 +226,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = verification, claim_checks, jwks_parse, cache_lookups
+    targets = verification, claim_checks, jwks_parse, cache_lookups, session_state
 }
 criterion_main!(benches);

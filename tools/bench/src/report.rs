@@ -501,6 +501,64 @@ fn markdown(
             trust
         );
     }
+    // --- issue 14: what the session's claims and the counters cost a login
+    let p50_of = |mode: usize| {
+        results.validate.iter().find(|v| v.mode == mode).map(|v| {
+            let mut s = v.micros.clone();
+            s.sort_by(f64::total_cmp);
+            percentile_f64(&s, 50.0)
+        })
+    };
+    let added_ns: f64 = criterion
+        .iter()
+        .filter(|(id, _)| id.starts_with("login path:"))
+        .map(|(_, ns)| *ns)
+        .sum();
+    let _ = writeln!(
+        w,
+        "### What keeping the session's claims and counting cost
+"
+    );
+    let _ = writeln!(
+        w,
+        "Issue 14 added two things to every accepted login: building the claims the session \
+         keeps (`pg_bearer.claims()`) and counting the login (`pg_bearer.login_stats`). The \
+         baseline library leaves both out; everything else is the same build.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| | with | baseline | difference |\n|---|---:|---:|---:|"
+    );
+    for (server, baseline) in [
+        (Server::Preloaded, Server::PreloadedBaseline),
+        (Server::Plain, Server::PlainBaseline),
+    ] {
+        let with = p50_of(mode_index(Client::TokenFirst, Auth::Jwt, server));
+        let without = p50_of(mode_index(Client::TokenFirst, Auth::Jwt, baseline));
+        if let (Some(a), Some(b)) = (with, without) {
+            let _ = writeln!(
+                w,
+                "| `validate_cb` p50, {} | {a:.1} µs | {b:.1} µs | {:+.1} µs ({:+.1}%) |",
+                server.label(),
+                a - b,
+                100.0 * (a - b) / b
+            );
+        }
+    }
+    if added_ns > 0.0 {
+        let cb = jwt_cb.unwrap_or(f64::NAN);
+        let _ = writeln!(
+            w,
+            "\nThe two steps alone, warm (criterion, `login path:` rows below): {:.2} µs together, \
+             {:.2}% of the preloaded `validate_cb` p50. The logins-per-second ratios against the \
+             baseline are in [Targets](#targets); their per-round ranges show the run's noise, \
+             which is larger than the 2 % budget, so the `validate_cb` times and the micro-benchmark \
+             are the finer measure.\n",
+            added_ns / 1000.0,
+            100.0 * added_ns / 1000.0 / cb
+        );
+    }
+
     let _ = writeln!(
         w,
         "Where that time goes (profiled with `perf record -a -g` during a run; \
@@ -657,8 +715,8 @@ fn markdown(
          measuring. Then {} rounds: in each, every mode gets one {} ms slice per concurrency \
          level ({:?} client threads), starting with a different mode each round.\n\
          - `validate_cb` time: after the throughput rounds, `pg_bearer.log_validation_time` is \
-         switched on (reload) and the token-first client logs in {} times per OAuth mode; the \
-         server log lines are parsed.\n",
+         switched on (reload) and the token-first client logs in {} times per OAuth mode, in \
+         ten chunks with the modes taking turns; the server log lines are parsed.\n",
         options.rounds,
         options.slice.as_millis(),
         options.concurrency,
