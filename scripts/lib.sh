@@ -32,7 +32,8 @@ install_pg_bearer() {
 # The source package is downloaded once into the cache; BUILD_DIR_NAME names the build tree
 # under the cache (one per configuration, so builds with different flags do not overwrite each
 # other). Every build has --with-libcurl --with-openssl --without-icu; the flags are added.
-# Skips configure when the tree is configured; `make` and `make install` are idempotent.
+# Skips configure when the tree is configured with the same flags; `make` and `make install` are
+# idempotent.
 build_postgres_18() {
   local prefix=$1 name=$2; shift 2
   local cache sudo=() mirror tarball version build aptopts
@@ -57,12 +58,14 @@ build_postgres_18() {
   fi
   version=$(basename "$tarball" | sed -E 's/postgresql-18_(.*)\.orig\.tar\.bz2/\1/')
   build="$cache/$name/postgresql-$version"
-  if [ ! -f "$build/GNUmakefile" ]; then
+  # A tree configured with other flags (an older set-up's) is configured again.
+  if [ ! -f "$build/GNUmakefile" ] || [ "$(cat "$cache/$name/configure.flags" 2>/dev/null)" != "$*" ]; then
     rm -rf "$build"; mkdir -p "$cache/$name"
     tar -xjf "$tarball" -C "$cache/$name"
     (cd "$build" && ./configure --prefix="$prefix" --with-libcurl --with-openssl --without-icu "$@" \
         >"$cache/$name/configure.log" 2>&1) ||
       { tail -n 30 "$cache/$name/configure.log" >&2; return 1; }
+    printf '%s' "$*" > "$cache/$name/configure.flags"
   fi
   (cd "$build" && make -s -j"$(nproc)" >"$cache/$name/make.log" 2>&1 &&
      "${sudo[@]}" make -s install >>"$cache/$name/make.log" 2>&1) ||

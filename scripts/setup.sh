@@ -20,7 +20,10 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 
 # --- 1. Debian packages ------------------------------------------------------------------
 packages=(build-essential pkg-config flex bison libreadline-dev zlib1g-dev libssl-dev
-  libcurl4-openssl-dev libclang-dev clang sudo ca-certificates bzip2 xz-utils openssl python3)
+  libcurl4-openssl-dev libclang-dev clang sudo ca-certificates bzip2 xz-utils openssl python3
+  libpam0g-dev postgresql-15)
+# libpam0g-dev: PostgreSQL 18 is built --with-pam, for the PAM module's tests (pam/); Debian's
+# postgresql-15 is the older server that module is tested against.
 # Node.js runs the test identity provider; many images ship their own build of it, whose npm
 # conflicts with Debian's package, so Debian's is only installed when there is none.
 command -v node >/dev/null && command -v npm >/dev/null || packages+=(nodejs npm)
@@ -38,10 +41,20 @@ fi
 
 # --- 2. PostgreSQL 18 --------------------------------------------------------------------
 PG_CONFIG=$(find_pg_config || true)
+# The PAM module (pam/) is also tested against PostgreSQL 18, which needs --with-pam: our own
+# build is redone when an earlier one lacks it; someone else's is used as it is.
+if [ -n "$PG_CONFIG" ] && ! "$PG_CONFIG" --configure | grep -q -- "--with-pam"; then
+  if [ "$PG_CONFIG" = "$(pg_bearer_prefix)/bin/pg_config" ]; then
+    log "PostgreSQL 18 at $PG_CONFIG was built without PAM: building it again"
+    PG_CONFIG=
+  else
+    log "warning: $PG_CONFIG was built without --with-pam; the PAM tests against PostgreSQL 18 will fail"
+  fi
+fi
 if [ -z "$PG_CONFIG" ]; then
   prefix=$(pg_bearer_prefix)
   log "building PostgreSQL 18 with assertions into $prefix (about 4 minutes on 2 cores)"
-  build_postgres_18 "$prefix" build --enable-debug --enable-cassert
+  build_postgres_18 "$prefix" build --enable-debug --enable-cassert --with-pam
   PG_CONFIG="$prefix/bin/pg_config"
 else
   log "PostgreSQL 18: $("$PG_CONFIG" --version) at $PG_CONFIG"

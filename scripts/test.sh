@@ -2,7 +2,8 @@
 # The whole test suite, from nothing: sets up what is missing (scripts/setup.sh), then checks
 # formatting and lints, runs the pure-Rust core tests, fuzzes the core's parsers briefly
 # (scripts/fuzz.sh), runs the in-server tests (`cargo pgrx test`), installs pg_bearer into the
-# PostgreSQL 18 under test and runs the end-to-end tests.
+# PostgreSQL 18 under test and runs the end-to-end tests, those of the PAM module (pam/) against
+# Debian's PostgreSQL 15 and PostgreSQL 18 among them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib.sh
@@ -70,8 +71,14 @@ env -u PGRX_HOME -u PG_CONFIG -u PGRX_PG_CONFIG_PATH \
 export PG_BEARER_CLIENT_BIN=$client_dir/bin/pg_bearer_client
 "$PG_BEARER_CLIENT_BIN" --version
 
+# The PAM module (PostgreSQL 14-17), with the Cargo feature testing like pg_bearer above; its
+# end-to-end tests (pgrx-tests/tests/pam.rs) load it from here through /etc/pam.d.
+step "build pam_bearer.so (with the Cargo feature testing)"
+cargo build -p pam_bearer --features testing --locked --quiet
+export PG_BEARER_PAM_MODULE=$PWD/target/debug/libpam_bearer.so
+
 # One cargo test for the harness, the client and the tools.
-tests cargo test -p pg_bearer_e2e -p pg_bearer_client -p pg_bearer_demo -p pg_bearer_soak -p pg_bearer_logscan --locked
+tests cargo test -p pg_bearer_e2e -p pg_bearer_client -p pg_bearer_demo -p pg_bearer_soak -p pg_bearer_logscan -p pam_bearer -p pg_bearer_provider --locked
 
 step "log hygiene across the whole end-to-end suite"
 cargo run -q -p pg_bearer_logscan --locked -- "$suite_dir"

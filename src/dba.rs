@@ -124,7 +124,7 @@ fn result_cache_rows() -> TableIterator<
         name!(token_sha256_prefix, String),
     ),
 > {
-    let now = crate::clock::now_ms();
+    let now = pg_bearer_provider::clock::now_ms();
     // Copies under the lock; the rows are built after it is released.
     let views = ResultCache::attach().with_entries(|entries| result_cache::describe(entries, now));
     TableIterator::new(views.into_iter().map(|v| {
@@ -191,11 +191,14 @@ fn provider_stats_rows() -> TableIterator<
 #[pg_extern(volatile, parallel_unsafe, schema = "pg_bearer")]
 fn refresh_keys(issuer: &str) -> bool {
     let settings = Settings::current();
-    let target = IssuerTarget::from_hba(issuer, settings.allow_http)
+    let target = IssuerTarget::from_hba(issuer, settings.provider.allow_http)
         .unwrap_or_else(|e| error!("pg_bearer.refresh_keys: invalid issuer: {e}"));
     let config = crate::validator::issuer_config(&settings, target.issuer())
         .unwrap_or_else(|e| error!("pg_bearer.refresh_keys: {e}"));
-    match crate::keys::refresh(&target, &config.key_source, &settings) {
+    let refreshed = crate::stores::with_provider(&settings.provider, |provider| {
+        pg_bearer_provider::keys::refresh(&target, &config.key_source, provider)
+    });
+    match refreshed {
         Ok(true) => true,
         // Joined another backend's fetch, which failed.
         Ok(false) => {
@@ -224,7 +227,7 @@ fn refresh_keys(issuer: &str) -> bool {
 /// asks the provider again. Returns how many live entries were dropped.
 #[pg_extern(volatile, parallel_unsafe, schema = "pg_bearer")]
 fn forget_results() -> i64 {
-    let now = crate::clock::now_ms();
+    let now = pg_bearer_provider::clock::now_ms();
     let dropped =
         ResultCache::attach().with_entries(|entries| result_cache::forget_all(entries, now));
     i64::try_from(dropped).unwrap_or(i64::MAX)

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use pg_bearer_core::config::{split_list, Defaults};
 use pg_bearer_core::session::{ClaimRetention, ClaimSelection};
+use pg_bearer_provider::ProviderSettings;
 use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 /// Expands the declaration into the module `guc` (one variable per setting, named like it;
@@ -286,19 +287,11 @@ pub(crate) struct Settings {
     /// The per-issuer settings: the defaults for every issuer the issuers file does not
     /// override.
     pub issuer_defaults: Defaults,
-    pub http_timeout: Duration,
-    pub ca_file: String,
-    pub allow_http: bool,
     pub issuers_file: String,
-    pub result_cache_ttl: Duration,
-    pub negative_cache_ttl: Duration,
-    /// `pg_bearer.unknown_token_rate` and `pg_bearer.unknown_token_burst`.
-    pub unknown_token_budget: pg_bearer_core::request_budget::BudgetPolicy,
-    pub cache_min: u32,
-    pub cache_max: u32,
-    pub cache_default: u32,
-    pub cache_grace: Duration,
-    pub unknown_kid_cooldown: Duration,
+    /// How providers are reached and their answers kept (`pg_bearer.http_timeout`,
+    /// `pg_bearer.ca_file`, the cache settings; `pg_bearer.unknown_token_rate` and
+    /// `pg_bearer.unknown_token_burst` are its `unknown_token_budget`).
+    pub provider: ProviderSettings,
     /// `pg_bearer.session_claims` and `pg_bearer.session_claims_max_size`.
     pub claim_retention: ClaimRetention,
     /// `pg_bearer.session_expiry`.
@@ -309,21 +302,23 @@ impl Settings {
     pub(crate) fn current() -> Settings {
         Settings {
             issuer_defaults: issuer_defaults(),
-            http_timeout: effective_http_timeout(guc::http_timeout.get()),
-            ca_file: text(&guc::ca_file),
-            allow_http: allow_http(),
             issuers_file: text(&guc::issuers_file),
-            result_cache_ttl: seconds(&guc::result_cache_ttl),
-            negative_cache_ttl: seconds(&guc::negative_cache_ttl),
-            unknown_token_budget: pg_bearer_core::request_budget::BudgetPolicy {
-                rate: unsigned(&guc::unknown_token_rate),
-                burst: unsigned(&guc::unknown_token_burst),
+            provider: ProviderSettings {
+                http_timeout: effective_http_timeout(guc::http_timeout.get()),
+                ca_file: text(&guc::ca_file),
+                allow_http: allow_http(),
+                result_cache_ttl: seconds(&guc::result_cache_ttl),
+                negative_cache_ttl: seconds(&guc::negative_cache_ttl),
+                unknown_token_budget: pg_bearer_core::request_budget::BudgetPolicy {
+                    rate: unsigned(&guc::unknown_token_rate),
+                    burst: unsigned(&guc::unknown_token_burst),
+                },
+                cache_min: unsigned(&guc::jwks_cache_min),
+                cache_max: unsigned(&guc::jwks_cache_max),
+                cache_default: unsigned(&guc::jwks_cache_default),
+                cache_grace: seconds(&guc::jwks_grace),
+                unknown_kid_cooldown: seconds(&guc::unknown_kid_cooldown),
             },
-            cache_min: unsigned(&guc::jwks_cache_min),
-            cache_max: unsigned(&guc::jwks_cache_max),
-            cache_default: unsigned(&guc::jwks_cache_default),
-            cache_grace: seconds(&guc::jwks_grace),
-            unknown_kid_cooldown: seconds(&guc::unknown_kid_cooldown),
             claim_retention: claim_retention(),
             session_expiry: guc::session_expiry.get(),
         }

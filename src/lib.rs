@@ -1,7 +1,10 @@
 //! pg_bearer: an OAuth 2.0 bearer-token validator module for PostgreSQL 18.
 //!
 //! This crate is the PostgreSQL glue only. The decisions (token, keys, claims, scopes,
-//! identity, cache state) live in the pure-Rust `pg_bearer_core` crate.
+//! identity, cache state) live in the pure-Rust `pg_bearer_core` crate; talking to providers
+//! and the caches' protocols in `pg_bearer_provider`, which the PAM module shares. What is
+//! PostgreSQL's here: the callbacks, the settings, the DSM stores behind the caches
+//! (`shmem`, `stores`), the log, the session's claims and the SQL surface.
 //!
 //! Process model: PostgreSQL loads this library inside each backend while it authenticates a
 //! client (`oauth_validator_libraries`), so `_PG_init` runs once per connection unless the
@@ -11,20 +14,14 @@
 
 use pgrx::prelude::*;
 
-mod clock;
 mod dba;
-mod fetch;
 mod ffi;
-mod files;
 mod gucs;
 mod hba;
-mod http;
-mod keys;
 mod log;
-mod opaque;
-mod refusal;
 mod session;
 mod shmem;
+mod stores;
 mod validator;
 
 pgrx::pg_module_magic!(name, version);

@@ -40,23 +40,7 @@ fn server_only(code: PgSqlErrorCode, line: String) {
     pgrx::ereport!(PgLogLevel::LOG_SERVER_ONLY, code, line);
 }
 
-/// Configuration text made safe for one log line: control characters escaped, length capped.
-pub(crate) fn printable(s: &str) -> String {
-    const MAX: usize = 200;
-    let mut out = String::with_capacity(s.len().min(MAX));
-    for c in s.chars() {
-        if out.len() >= MAX {
-            out.push_str("...");
-            break;
-        }
-        if c.is_control() || c == '"' || c == '\\' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub(crate) use pg_bearer_provider::printable;
 
 /// An operational warning for the DBA (server log only).
 pub(crate) fn warning(what: &str) {

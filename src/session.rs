@@ -39,13 +39,6 @@ use crate::log;
 /// The claims of the token this session logged in with; empty in every other process.
 static SESSION: OnceLock<SessionClaims> = OnceLock::new();
 
-/// What a successful validation hands to the session: the verified claims and `exp`.
-pub(crate) struct Accepted {
-    pub authn_id: String,
-    pub claims: JsonObject,
-    pub expires_at: Option<i64>,
-}
-
 /// The claims a session will keep, built on the validate path before anything is written.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Kept {

@@ -26,11 +26,10 @@ use pgrx::pg_sys;
 const SLOTS: usize = 16;
 /// Longest slot name (issuer identifier and key source) cached.
 pub(crate) const ISSUER_MAX: usize = 2048;
-/// Largest stored discovery metadata (`ProviderMetadata::to_bytes`).
-pub(crate) const META_MAX: usize = 8 * 1024;
-/// Largest stored JWKS document. Real ones are 1-20 KiB (Entra ID, with certificate chains,
-/// is the largest seen).
-pub(crate) const JWKS_MAX: usize = 128 * 1024;
+/// Largest stored discovery metadata (`ProviderMetadata::to_bytes`) and JWKS document (real
+/// ones are 1-20 KiB; Entra ID, with certificate chains, is the largest seen): the provider
+/// crate's caps.
+use pg_bearer_provider::{JWKS_MAX, META_MAX};
 /// The segment's name carries the layout version and the segment size: a server keeps a
 /// segment until it restarts, and a library upgraded meanwhile must get a new segment rather
 /// than read (or fail to attach to) the old layout. Bump the version with any change to

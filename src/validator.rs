@@ -14,22 +14,19 @@ use pgrx::prelude::*;
 use crate::ffi::{
     OAuthValidatorCallbacks, ValidatorModuleResult, ValidatorModuleState, PG_OAUTH_VALIDATOR_MAGIC,
 };
-use pg_bearer_core::cache::Need;
-use pg_bearer_core::config::{self, IssuersFile, OpaqueSettings};
+use pg_bearer_core::config::{self, IssuersFile};
 use pg_bearer_core::discovery::IssuerTarget;
-use pg_bearer_core::discovery::ProviderMetadata;
-use pg_bearer_core::envelope::{self, Route};
-use pg_bearer_core::introspection::{OpaqueRequest, OpaqueVerified};
-use pg_bearer_core::jwks::KeyFilter;
-use pg_bearer_core::policy::{check_line, verify_jwt, IssuerPolicy, Request};
-use pg_bearer_core::reason::{Outcome, Reason, Rejection};
+use pg_bearer_core::envelope;
+use pg_bearer_core::policy::check_line;
+use pg_bearer_core::reason::{Outcome, Reason};
 use pg_bearer_core::stats::LoginResult;
+use pg_bearer_provider::login::{self, context, detail, IssuerConfig, Login};
+use pg_bearer_provider::refusal::Refusal;
 
 use crate::gucs::Settings;
-use crate::opaque::{self, OpaqueCheck};
-use crate::refusal::{Failure, Refusal};
-use crate::session::{self, Accepted, Kept};
-use crate::{files, hba::HbaOAuth, keys, log};
+use crate::session::{self, Kept};
+use crate::stores::{with_provider, Backend};
+use crate::{hba::HbaOAuth, log};
 
 static CALLBACKS: OAuthValidatorCallbacks = OAuthValidatorCallbacks {
     magic: PG_OAUTH_VALIDATOR_MAGIC,
@@ -175,7 +172,7 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         }
     };
     let settings = Settings::current();
-    let target = match IssuerTarget::from_hba(&hba.issuer, settings.allow_http) {
+    let target = match IssuerTarget::from_hba(&hba.issuer, settings.provider.allow_http) {
         Ok(t) => t,
         Err(e) => {
             return refuse(
@@ -189,7 +186,9 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
         Ok(c) => c,
         Err(why) => return refuse(Reason::NotConfigured, &detail("configuration", &why)),
     };
-    if let Err(r) = check_line(&config.policy, &hba.scope, hba.delegate_ident_mapping) {
+    // The pg_hba line's scopes and the issuers file's `scope` for this issuer.
+    let scopes = config.scopes(&hba.scope);
+    if let Err(r) = check_line(&config.policy, &scopes, hba.delegate_ident_mapping) {
         return refuse(r.reason, &context(&r));
     }
     // The server has checked the b64token character set, so this is ASCII.
@@ -208,23 +207,20 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
     if token.len() > envelope::MAX_TOKEN_LEN {
         return refuse(Reason::TokenTooLarge, "");
     }
-    let now = crate::clock::now_ms() / 1000;
-    let login = Login {
-        token,
-        role,
-        now,
-        hba: &hba,
-        target: &target,
-        config: &config,
-        settings: &settings,
-    };
-    // Anything a lenient decoder could read as a JWS is judged here and only here: a
-    // non-canonical encoding is refused before any request (see envelope::route).
-    let outcome = match envelope::route(token) {
-        Route::Jws => login.jwt(),
-        Route::RefuseAsJws(reason) => Err(Refusal::Token(reason.into())),
-        Route::Opaque => login.opaque(),
-    };
+    let now = pg_bearer_provider::clock::now_ms() / 1000;
+    let outcome = with_provider(&settings.provider, |provider| {
+        Login {
+            token,
+            role,
+            now,
+            scopes: &scopes,
+            delegate_ident_mapping: hba.delegate_ident_mapping,
+            target: &target,
+            config: &config,
+            provider,
+        }
+        .check()
+    });
     // Under pg_bearer.session_expiry the session ends at the token's exp, so a token without
     // one, or past it by the clock-skew leeway only, is refused.
     let outcome = outcome.and_then(|accepted| {
@@ -256,230 +252,21 @@ fn decide(token: &[u8], role: &[u8]) -> Decision {
     }
 }
 
-/// One login attempt with everything it is judged by.
-struct Login<'a> {
-    token: &'a str,
-    role: &'a str,
-    now: i64,
-    hba: &'a HbaOAuth,
-    target: &'a IssuerTarget,
-    config: &'a IssuerConfig,
-    settings: &'a Settings,
-}
-
-impl Login<'_> {
-    /// A JWT: verified locally and only locally (introspection never rescues a JWT that failed
-    /// a local check); with `introspect_jwts`, a verified JWT must also be active at the
-    /// provider.
-    fn jwt(&self) -> Result<Accepted, Refusal> {
-        let request = Request {
-            token: self.token,
-            hba_scopes: &self.hba.scope,
-            requested_role: self.role,
-            delegate_ident_mapping: self.hba.delegate_ident_mapping,
-            now: self.now,
-        };
-        let policy = &self.config.policy;
-        // Only the keys the token's kid names are built; a header that does not parse is
-        // refused by verify_jwt whatever the keys.
-        let kid = envelope::header_kid(self.token).ok().flatten();
-        let filter = Some(kid.as_deref().map_or(KeyFilter::All, KeyFilter::Kid));
-        let mut keys = self.keys(Need::Fresh, filter)?;
-        let mut outcome = verify_jwt(&request, &keys.set, policy);
-        if matches!(&outcome, Err(r) if r.reason == Reason::UnknownKid) {
-            // The provider may have rotated its keys: one rate-limited refetch (the cache
-            // decides).
-            let need = Need::KidMissing {
-                seen_generation: keys.generation,
-            };
-            if let Ok(newer) = self.keys(need, filter) {
-                if newer.generation != keys.generation {
-                    keys = newer;
-                    outcome = verify_jwt(&request, &keys.set, policy);
-                }
-            }
-        }
-        let verified = outcome.map_err(|mut r| {
-            // A kid is repeated in the log only if it names one of the provider's keys: an
-            // unknown kid is attacker-chosen text.
-            if r.kid.as_deref().is_some_and(|k| !keys.set.contains_kid(k)) {
-                r.kid = None;
-            }
-            Refusal::Token(r)
-        })?;
-        if self.config.opaque.introspect_jwts {
-            let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata().as_ref())?;
-            opaque::introspect(
-                &OpaqueCheck {
-                    budgeted: false,
-                    ..self.opaque_check()
-                },
-                &endpoint,
-            )?;
-        }
-        Ok(Accepted {
-            authn_id: verified.authn_id,
-            claims: verified.claims,
-            expires_at: Some(verified.exp),
-        })
-    }
-
-    /// An opaque token: introspection if configured, else userinfo if enabled, else refused.
-    fn opaque(&self) -> Result<Accepted, Refusal> {
-        let opaque = &self.config.opaque;
-        let metadata = || -> Result<Option<ProviderMetadata>, Refusal> {
-            Ok(self.keys(Need::Fresh, None)?.metadata())
-        };
-        if opaque.introspection_configured() {
-            let endpoint = if opaque.introspection_endpoint.is_empty() {
-                introspection_endpoint(opaque, metadata()?.as_ref())?
-            } else {
-                opaque.introspection_endpoint.clone()
-            };
-            return Ok(accepted(opaque::introspect(
-                &self.opaque_check(),
-                &endpoint,
-            )?));
-        }
-        if opaque.userinfo {
-            let endpoint = metadata()?
-                .as_ref()
-                .and_then(|m| m.userinfo_endpoint().map(str::to_owned))
-                .ok_or_else(|| {
-                    Failure::new(
-                        Reason::NotConfigured,
-                        "no userinfo endpoint in the provider's metadata",
-                    )
-                })?;
-            return Ok(accepted(opaque::userinfo(&self.opaque_check(), &endpoint)?));
-        }
-        Err(Failure::new(Reason::OpaqueToken,
-            "not a JWT, and neither introspection (pg_bearer.client_id, pg_bearer.client_secret_file) nor userinfo is configured",
-        )
-        .into())
-    }
-
-    fn keys(&self, need: Need, filter: Option<KeyFilter<'_>>) -> Result<keys::Keys, Failure> {
-        keys::keys(
-            self.target,
-            &self.config.key_source,
-            need,
-            self.settings,
-            filter,
-        )
-    }
-
-    fn opaque_check(&self) -> OpaqueCheck<'_> {
-        OpaqueCheck {
-            token: self.token,
-            issuer: self.target.issuer(),
-            request: OpaqueRequest {
-                hba_scopes: &self.hba.scope,
-                requested_role: self.role,
-                delegate_ident_mapping: self.hba.delegate_ident_mapping,
-                now: self.now,
-            },
-            policy: &self.config.policy,
-            opaque: &self.config.opaque,
-            settings: self.settings,
-            budgeted: true,
-        }
-    }
-}
-
-fn accepted(verified: OpaqueVerified) -> Accepted {
-    Accepted {
-        authn_id: verified.authn_id,
-        claims: verified.claims,
-        expires_at: verified.exp,
-    }
-}
-
-/// The configured introspection endpoint, else discovery's.
-fn introspection_endpoint(
-    opaque: &OpaqueSettings,
-    metadata: Option<&ProviderMetadata>,
-) -> Result<String, Failure> {
-    if !opaque.introspection_configured() {
-        return Err(Failure::new(
-            Reason::NotConfigured,
-            "introspection needs pg_bearer.client_id and pg_bearer.client_secret_file",
-        ));
-    }
-    if !opaque.introspection_endpoint.is_empty() {
-        return Ok(opaque.introspection_endpoint.clone());
-    }
-    metadata
-        .and_then(|m| m.introspection_endpoint().map(str::to_owned))
-        .ok_or_else(|| {
-            Failure::new(
-                Reason::NotConfigured,
-                "no introspection endpoint (set pg_bearer.introspection_endpoint)",
-            )
-        })
-}
-
-/// `claim=`, `kid=` and `identity=` of a token refusal, for the log line.
-fn context(rejection: &Rejection) -> String {
-    let mut context = String::new();
-    if let Some(claim) = rejection.claim {
-        context.push_str(&format!("claim={claim} "));
-    }
-    if let Some(kid) = &rejection.kid {
-        context.push_str(&format!("kid=\"{}\" ", log::printable(kid)));
-    }
-    if let Some(identity) = &rejection.identity {
-        context.push_str(&format!("identity=\"{}\"", log::printable(identity)));
-    }
-    context.trim_end().to_owned()
-}
-
-fn detail(key: &str, text: &str) -> String {
-    format!("{key}=\"{}\"", log::printable(text))
-}
-
-/// One issuer's configuration for this login.
-pub(crate) struct IssuerConfig {
-    policy: IssuerPolicy,
-    pub(crate) key_source: String,
-    opaque: OpaqueSettings,
-}
-
-/// The settings for `issuer`, overridden by its entry in `pg_bearer.issuers_file` if any.
+/// The configuration for `issuer`: the settings, overridden by its entry in
+/// `pg_bearer.issuers_file` if any.
 pub(crate) fn issuer_config(settings: &Settings, issuer: &str) -> Result<IssuerConfig, String> {
     let file = match settings.issuers_file.as_str() {
         "" => IssuersFile::default(),
-        path => {
-            let (bytes, meta) = files::read_with_metadata(path, config::MAX_ISSUERS_FILE_LEN)
-                .map_err(|e| format!("pg_bearer.issuers_file {path}: {e}"))?;
-            files::check_not_writable_by_others(&meta)
-                .map_err(|e| format!("pg_bearer.issuers_file {path}: {e}"))?;
-            let text = String::from_utf8(bytes).map_err(|_| format!("{path}: not UTF-8"))?;
-            let file = IssuersFile::parse(&text).map_err(|e| format!("{path}: {e}"))?;
-            if file.holds_secret() {
-                let warning = files::check_secret_permissions(&meta).map_err(|e| {
-                    format!("pg_bearer.issuers_file {path}: holds a client_secret and {e}")
-                })?;
-                if let Some(w) = warning {
-                    log::warning(&format!(
-                        "pg_bearer.issuers_file {}: holds a client_secret and {w}",
-                        log::printable(path)
-                    ));
-                }
-            }
-            file
-        }
+        path => login::read_config(
+            "pg_bearer.issuers_file",
+            path,
+            config::MAX_ISSUERS_FILE_LEN,
+            &Backend,
+            |text| IssuersFile::parse(text).map_err(|e| e.to_string()),
+            IssuersFile::holds_secret,
+        )?,
     };
-    let defaults = &settings.issuer_defaults;
-    let entry = file.find(issuer);
-    let (policy, key_source) =
-        config::issuer_policy(issuer, defaults, entry).map_err(|e| e.to_string())?;
-    let opaque = config::opaque_settings(defaults, entry).map_err(|e| e.to_string())?;
-    Ok(IssuerConfig {
-        policy,
-        key_source,
-        opaque,
-    })
+    login::issuer_config(&settings.issuer_defaults, &file, issuer)
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -337,6 +337,73 @@ impl IssuerCacheState {
     /// name (or header) and never attach a segment written with another layout.
     pub const LAYOUT_VERSION: u32 = 1;
 
+    /// Length of [`IssuerCacheState::to_bytes`].
+    pub const ENCODED_LEN: usize = 2 * 8 + 7 * 8 + 4 + 4 + 1;
+
+    /// The state as bytes, for a store outside shared memory (the PAM module's files):
+    /// little-endian, in field order.
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(&self.generation.to_le_bytes());
+        put(&self.refresh_attempt.to_le_bytes());
+        for v in [
+            self.fetched_at,
+            self.fresh_until,
+            self.usable_until,
+            self.refresh_started_at,
+            self.refresh_deadline,
+            self.last_fetch_started_at,
+            self.next_attempt_at,
+        ] {
+            put(&v.to_le_bytes());
+        }
+        put(&self.refresh_owner.to_le_bytes());
+        put(&self.consecutive_failures.to_le_bytes());
+        put(&[u8::from(self.has_data)]);
+        out
+    }
+
+    /// The state [`IssuerCacheState::to_bytes`] wrote; `None` for anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Option<IssuerCacheState> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let eight = |i: usize| -> [u8; 8] {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            b
+        };
+        let four = |at: usize| -> [u8; 4] {
+            let mut b = [0u8; 4];
+            b.copy_from_slice(&bytes[at..at + 4]);
+            b
+        };
+        let i = |n: usize| i64::from_le_bytes(eight(n));
+        Some(IssuerCacheState {
+            generation: u64::from_le_bytes(eight(0)),
+            refresh_attempt: u64::from_le_bytes(eight(1)),
+            fetched_at: i(2),
+            fresh_until: i(3),
+            usable_until: i(4),
+            refresh_started_at: i(5),
+            refresh_deadline: i(6),
+            last_fetch_started_at: i(7),
+            next_attempt_at: i(8),
+            refresh_owner: i32::from_le_bytes(four(72)),
+            consecutive_failures: u32::from_le_bytes(four(76)),
+            has_data: match bytes[80] {
+                0 => false,
+                1 => true,
+                _ => return None,
+            },
+        })
+    }
+
     /// Decides what a backend (`me`, its PID) does for `need` at `now`, and records refresh
     /// ownership when it hands one out. Call under the slot's lock; act after releasing it.
     pub fn on_lookup(

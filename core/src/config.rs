@@ -69,7 +69,7 @@ macro_rules! issuer_types {
         impl Defaults {
             /// These values with `entry`'s keys applied; a key outside its setting's range is
             /// an error naming it.
-            fn overridden_by(&self, entry: &IssuerOverride) -> Result<Defaults, ConfigError> {
+            pub(crate) fn overridden_by(&self, entry: &IssuerOverride) -> Result<Defaults, ConfigError> {
                 Ok(Defaults {
                     $( $p: match &entry.$p {
                         Some(value) => {
@@ -96,12 +96,12 @@ macro_rules! issuer_types {
                 pub $f: Option<value_type!($fk)>,
             )*
             /// The line each key was written on, for error messages.
-            lines: Vec<(&'static str, usize)>,
+            pub(crate) lines: Vec<(&'static str, usize)>,
         }
 
         impl IssuerOverride {
             /// Stores `value` for `setting`, checked against the setting's kind.
-            fn set(&mut self, setting: &'static Setting, value: &DeValue<'_>) -> Result<(), String> {
+            pub(crate) fn set(&mut self, setting: &'static Setting, value: &DeValue<'_>) -> Result<(), String> {
                 match setting.name {
                     $( stringify!($p) => self.$p = Some(FileValue::from_file(value, setting)?), )*
                     $( stringify!($f) => self.$f = Some(FileValue::from_file(value, setting)?), )*
@@ -140,7 +140,7 @@ pub fn split_list(text: &str) -> Vec<String> {
 
 /// A value of one kind: read from the issuers file as its setting's kind says, or taken from
 /// the declared default.
-trait FileValue: Sized {
+pub(crate) trait FileValue: Sized {
     /// The value written in the file. The error says what was expected, never what was found.
     fn from_file(value: &DeValue<'_>, setting: &Setting) -> Result<Self, String>;
     /// The declared default of a GUC of this type.
@@ -324,6 +324,11 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// What [`IssuersFile::parse_with`] hands a top-level key other than `issuer`: its name,
+/// value and span.
+pub(crate) type TopLevelKey<'a> =
+    dyn FnMut(&str, &DeValue<'_>, Range<usize>) -> Result<(), ConfigError> + 'a;
+
 /// Largest issuers file read, in bytes.
 pub const MAX_ISSUERS_FILE_LEN: usize = 256 * 1024;
 
@@ -331,6 +336,17 @@ impl IssuersFile {
     /// Parses the TOML text of an issuers file. The top level holds only `[[issuer]]` tables;
     /// each takes the keys the declaration marks per issuer, with their kinds.
     pub fn parse(text: &str) -> Result<IssuersFile, ConfigError> {
+        Self::parse_with(text, &mut |key, _, span| {
+            Err(problem(text, span, Some(key), "unknown key"))
+        })
+    }
+
+    /// [`IssuersFile::parse`], handing every top-level key other than `issuer` to `top`
+    /// (the PAM module's configuration file has its server-wide settings there).
+    pub(crate) fn parse_with(
+        text: &str,
+        top: &mut TopLevelKey<'_>,
+    ) -> Result<IssuersFile, ConfigError> {
         if text.len() > MAX_ISSUERS_FILE_LEN {
             return Err(ConfigError("issuers file is larger than 256 KiB".into()));
         }
@@ -339,12 +355,8 @@ impl IssuersFile {
         let mut issuers = Vec::new();
         for (key, value) in document.get_ref() {
             if key.get_ref() != "issuer" {
-                return Err(problem(
-                    text,
-                    key.span(),
-                    Some(key.get_ref()),
-                    "unknown key",
-                ));
+                top(key.get_ref(), value.get_ref(), key.span())?;
+                continue;
             }
             let tables = match value.get_ref() {
                 DeValue::Array(tables) => tables,
@@ -446,7 +458,7 @@ fn parse_entry(
 }
 
 /// The 1-based line of byte `offset`.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let offset = offset.min(text.len());
     text.as_bytes()[..offset]
         .iter()
@@ -457,7 +469,12 @@ fn line_of(text: &str, offset: usize) -> usize {
 
 /// `issuers file line N, key K: what`. The key is repeated only when it looks like one, and
 /// no value from the file ever is.
-fn problem(text: &str, span: Range<usize>, key: Option<&str>, what: &str) -> ConfigError {
+pub(crate) fn problem(
+    text: &str,
+    span: Range<usize>,
+    key: Option<&str>,
+    what: &str,
+) -> ConfigError {
     let line_no = line_of(text, span.start);
     let key = key.filter(|k| looks_like_a_key(k));
     ConfigError(match key {
@@ -533,6 +550,9 @@ pub struct OpaqueSettings {
     pub introspect_jwts: bool,
     /// Userinfo validation for opaque tokens (when introspection is not configured).
     pub userinfo: bool,
+    /// The userinfo endpoint, when it is not discovery's: set only by the PAM module's
+    /// `pam_oauth2`-compatible arguments, which name it.
+    pub userinfo_endpoint: Option<String>,
 }
 
 impl OpaqueSettings {
@@ -586,6 +606,7 @@ pub fn opaque_settings(
         auth,
         introspect_jwts: values.introspect_jwts,
         userinfo: values.userinfo,
+        userinfo_endpoint: None,
     })
 }
 

@@ -241,6 +241,23 @@ pub fn unverified_expiry(token: &str) -> Option<i64> {
     claims.get("exp").and_then(crate::claims::numeric_date)
 }
 
+/// The `iss` of a JWT's payload, read **without verifying anything**: for a module that serves
+/// several issuers and has no pg_hba line to name one (the PAM module), to pick the
+/// configuration the token is then verified under, which requires that same `iss`. `None`
+/// when the token is not a canonical JWS within the size caps or `iss` is not a string.
+pub fn unverified_issuer(token: &str) -> Option<String> {
+    if route(token) != Route::Jws {
+        return None;
+    }
+    let segments = split(token).ok()?;
+    let payload = decode_segment(segments.payload).ok()?;
+    let claims = crate::json::parse_object(&payload).ok()?;
+    match claims.get("iss") {
+        Some(crate::json::Json::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// The value of one base64 character in either alphabet.
 fn b64_value(b: u8) -> Option<u8> {
     match b {

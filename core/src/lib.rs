@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod cache_file;
 pub mod claims;
 pub mod config;
 pub mod discovery;
@@ -17,6 +18,7 @@ pub mod identity;
 pub mod introspection;
 pub mod json;
 pub mod jwks;
+pub mod pam;
 pub mod policy;
 pub mod reason;
 pub mod request_budget;

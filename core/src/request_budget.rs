@@ -21,6 +21,38 @@ pub struct RequestBudget {
     updated_ms: i64,
 }
 
+impl RequestBudget {
+    /// Length of [`RequestBudget::to_bytes`].
+    pub const ENCODED_LEN: usize = 32 + 8 + 8;
+
+    /// The bucket as bytes, for a store outside shared memory (the PAM module's files).
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut out = [0u8; Self::ENCODED_LEN];
+        out[..32].copy_from_slice(&self.key);
+        out[32..40].copy_from_slice(&self.level_milli.to_le_bytes());
+        out[40..].copy_from_slice(&self.updated_ms.to_le_bytes());
+        out
+    }
+
+    /// The bucket [`RequestBudget::to_bytes`] wrote; `None` for anything else.
+    pub fn from_bytes(bytes: &[u8]) -> Option<RequestBudget> {
+        if bytes.len() != Self::ENCODED_LEN {
+            return None;
+        }
+        let mut key = [0u8; 32];
+        key.copy_from_slice(&bytes[..32]);
+        let mut n = [0u8; 8];
+        n.copy_from_slice(&bytes[32..40]);
+        let level_milli = i64::from_le_bytes(n);
+        n.copy_from_slice(&bytes[40..]);
+        Some(RequestBudget {
+            key,
+            level_milli,
+            updated_ms: i64::from_le_bytes(n),
+        })
+    }
+}
+
 /// The bound's settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BudgetPolicy {

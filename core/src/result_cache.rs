@@ -28,7 +28,8 @@ pub enum EntryKind {
 }
 
 impl EntryKind {
-    fn from_u8(v: u8) -> Option<EntryKind> {
+    /// The kind a stored byte names.
+    pub fn from_u8(v: u8) -> Option<EntryKind> {
         match v {
             1 => Some(EntryKind::Introspection),
             2 => Some(EntryKind::Userinfo),

@@ -136,6 +136,8 @@ macro_rules! pg_bearer_settings {
                     "Whether iat is required.";
                 client_secret: secret,
                     "The client secret for introspection, written inline.";
+                scope: text,
+                    "Scopes every token must carry, besides the pg_hba line's scope=.";
             }
         }
     };

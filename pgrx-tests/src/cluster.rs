@@ -28,6 +28,9 @@ pub struct ClusterConfig {
     pub conf: Vec<String>,
     /// Also load pg_bearer through `shared_preload_libraries`.
     pub preload: bool,
+    /// The bin directory of another PostgreSQL (Debian's 15, for the PAM module); `None` for
+    /// the PostgreSQL 18 under test. Another server gets no `oauth_validator_libraries`.
+    pub bindir: Option<PathBuf>,
 }
 
 /// A running cluster; stopped and deleted when dropped.
@@ -35,6 +38,7 @@ pub struct Cluster {
     root: PathBuf,
     port: u16,
     run_as: Option<String>,
+    bindir: PathBuf,
 }
 
 fn bindir() -> PathBuf {
@@ -70,6 +74,7 @@ impl Cluster {
             root,
             port: free_port(),
             run_as: run_as_user(),
+            bindir: config.bindir.clone().unwrap_or_else(bindir),
         };
         if let Some(user) = &cluster.run_as {
             let status = Command::new("chown")
@@ -156,7 +161,9 @@ impl Cluster {
         let _ = writeln!(conf, "port = {}", self.port);
         let _ = writeln!(conf, "listen_addresses = '127.0.0.1'");
         let _ = writeln!(conf, "unix_socket_directories = '{}'", self.root.display());
-        let _ = writeln!(conf, "oauth_validator_libraries = 'pg_bearer'");
+        if config.bindir.is_none() {
+            let _ = writeln!(conf, "oauth_validator_libraries = 'pg_bearer'");
+        }
         let _ = writeln!(conf, "log_connections = on");
         let _ = writeln!(conf, "fsync = off");
         if config.preload {
@@ -236,7 +243,7 @@ impl Cluster {
     }
 
     fn command(&self, tool: &str, args: &[&str]) -> Command {
-        let bin = bindir().join(tool);
+        let bin = self.bindir.join(tool);
         let mut cmd = match &self.run_as {
             Some(user) => {
                 let mut c = Command::new("runuser");

@@ -1,19 +1,20 @@
 //! HTTPS for discovery, JWKS, introspection and userinfo: deadlines, no redirects, capped bodies,
 //! and a backend that stays interruptible while it waits.
 //!
-//! Process model: every connection is a fresh backend, and pg_bearer's caches live in shared
-//! memory, so a backend only talks to the provider when the shared cache says it must. The
-//! client is therefore built per call, inside the backend, never in the postmaster: nothing here
-//! has to survive a `fork()`.
+//! Process model: every connection is a fresh backend, and pg_bearer's caches live outside the
+//! process (shared memory, or files for the PAM module), so a backend only talks to the
+//! provider when the shared cache says it must. The client is therefore built per call, inside
+//! the backend, never in the postmaster: nothing here has to survive a `fork()`.
 //!
 //! Why `reqwest` on a current-thread tokio runtime: it is the well-kept HTTP client with
-//! rustls, and driving it ourselves lets the backend check PostgreSQL's `InterruptPending`
-//! every few milliseconds while it waits and run `CHECK_FOR_INTERRUPTS` on its own thread, so
-//! `pg_terminate_backend`, `authentication_timeout` and shutdown are honoured, and harmless
-//! interrupts (barriers, recovery-conflict checks) are served without abandoning the request.
-//! The runtime is created for one call and shut down without waiting. DNS lookups, which block,
-//! run on a thread started with every signal blocked (see [`SignalBlockedResolver`]), so
-//! PostgreSQL's signal handlers always run on the backend's own thread.
+//! rustls, and driving it ourselves lets the host ([`Host::check_interrupts`]) look at its
+//! pending interrupts every few milliseconds on the calling thread: in PostgreSQL 18 that runs
+//! `CHECK_FOR_INTERRUPTS`, so `pg_terminate_backend`, `authentication_timeout` and shutdown
+//! are honoured, and harmless interrupts (barriers, recovery-conflict checks) are served
+//! without abandoning the request. The runtime is created for one call and shut down without
+//! waiting. DNS lookups, which block, run on a thread started with every signal blocked (see
+//! [`SignalBlockedResolver`]), so the server's signal handlers always run on its own thread,
+//! and no thread outlives a lookup's own end.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -21,9 +22,11 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use crate::Host;
+
 /// How a request may be made.
 #[derive(Debug, Clone)]
-pub(crate) struct HttpPolicy {
+pub struct HttpPolicy {
     /// Whole-request deadline (connect, TLS, headers and body).
     pub timeout: Duration,
     /// PEM bundle trusted in addition to the system roots.
@@ -36,7 +39,7 @@ pub(crate) struct HttpPolicy {
 
 /// A response with the few headers pg_bearer uses.
 #[derive(Debug)]
-pub(crate) struct HttpResponse {
+pub struct HttpResponse {
     pub status: u16,
     pub content_type: Option<String>,
     /// `Cache-Control` (repeated lines joined with ", "), `Expires`, `Date`, `Age`.
@@ -49,7 +52,7 @@ pub(crate) struct HttpResponse {
 
 /// Why a request produced no usable response. `Display` gives a short, token-free reason.
 #[derive(Debug)]
-pub(crate) enum HttpError {
+pub enum HttpError {
     /// The deadline passed.
     Timeout,
     /// The URL is not acceptable (scheme, syntax).
@@ -78,21 +81,26 @@ impl std::fmt::Display for HttpError {
 }
 
 /// `GET url`, asking for JSON.
-pub(crate) fn get_json(url: &str, policy: &HttpPolicy) -> Result<HttpResponse, HttpError> {
-    request(url, policy, |client, url| {
+pub fn get_json(
+    url: &str,
+    policy: &HttpPolicy,
+    host: &dyn Host,
+) -> Result<HttpResponse, HttpError> {
+    request(url, policy, host, |client, url| {
         client.get(url).header("Accept", "application/json")
     })
 }
 
 /// `POST url` with a form body (introspection). `authorization`, if any, is sent as the
 /// `Authorization` header. The body and the header carry secrets: nothing here logs them.
-pub(crate) fn post_form(
+pub fn post_form(
     url: &str,
     policy: &HttpPolicy,
+    host: &dyn Host,
     body: String,
     authorization: Option<String>,
 ) -> Result<HttpResponse, HttpError> {
-    request(url, policy, move |client, url| {
+    request(url, policy, host, move |client, url| {
         let mut builder = client
             .post(url)
             .header("Accept", "application/json")
@@ -106,13 +114,14 @@ pub(crate) fn post_form(
 }
 
 /// `GET url` with the bearer token (userinfo).
-pub(crate) fn get_with_bearer(
+pub fn get_with_bearer(
     url: &str,
     policy: &HttpPolicy,
+    host: &dyn Host,
     token: &str,
 ) -> Result<HttpResponse, HttpError> {
     let value = sensitive(&format!("Bearer {token}"));
-    request(url, policy, move |client, url| {
+    request(url, policy, host, move |client, url| {
         let builder = client.get(url).header("Accept", "application/json");
         match value {
             Some(v) => builder.header(reqwest::header::AUTHORIZATION, v),
@@ -131,13 +140,14 @@ fn sensitive(text: &str) -> Option<reqwest::header::HeaderValue> {
 fn request(
     url: &str,
     policy: &HttpPolicy,
+    host: &dyn Host,
     build: impl FnOnce(&reqwest::Client, reqwest::Url) -> reqwest::RequestBuilder,
 ) -> Result<HttpResponse, HttpError> {
     let url = reqwest::Url::parse(url).map_err(|e| HttpError::BadUrl(e.to_string()))?;
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {
-            crate::log::warning("pg_bearer.allow_http is on: fetching over plain HTTP");
+            host.warning("allow_http is on: fetching over plain HTTP");
         }
         other => return Err(HttpError::BadUrl(format!("scheme {other} is not https"))),
     }
@@ -196,14 +206,15 @@ fn request(
             body,
         })
     };
-    run_interruptibly(call, deadline)
+    run_interruptibly(call, deadline, host)
 }
 
-/// Drives `call` on a fresh current-thread runtime until it finishes, the deadline passes, or
-/// PostgreSQL has an interrupt pending.
+/// Drives `call` on a fresh current-thread runtime until it finishes or the deadline passes,
+/// letting the host serve its interrupts every 10 ms.
 fn run_interruptibly<T>(
     call: impl Future<Output = Result<T, HttpError>>,
     deadline: Instant,
+    host: &dyn Host,
 ) -> Result<T, HttpError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -213,12 +224,10 @@ fn run_interruptibly<T>(
     let outcome = runtime.block_on(async {
         let watch = async {
             loop {
-                if interrupt_pending() {
-                    // On the backend's own thread (block_on polls here): a terminate or an
-                    // authentication timeout ends the process (FATAL); anything else is
-                    // served and the request goes on.
-                    pgrx::pg_sys::check_for_interrupts!();
-                }
+                // On the calling thread (block_on polls here): in PostgreSQL a terminate or
+                // an authentication timeout ends the process (FATAL); anything else is
+                // served and the request goes on.
+                host.check_interrupts();
                 if Instant::now() >= deadline {
                     return HttpError::Timeout;
                 }
@@ -233,10 +242,6 @@ fn run_interruptibly<T>(
     // Nothing may wait for a stuck DNS thread.
     runtime.shutdown_background();
     outcome
-}
-
-fn interrupt_pending() -> bool {
-    pgrx::pg_sys::elog::interrupt_pending()
 }
 
 /// Resolves host names with `getaddrinfo` on a short-lived thread that starts with every

@@ -9,28 +9,17 @@ use pg_bearer_core::reason::Reason;
 use pg_bearer_core::stats::RequestKind;
 
 use crate::clock::now_ms;
-use crate::gucs::Settings;
 use crate::http::{self, HttpPolicy, HttpResponse};
 use crate::refusal::Failure;
-use crate::shmem::{JWKS_MAX, META_MAX};
-
-/// How providers are reached under these settings (the CA file, plain HTTP). Part of every
-/// shared-cache key: what was fetched one way is never used after a reload changes the way.
-pub(crate) fn transport_tag(settings: &Settings) -> String {
-    format!(
-        "ca={}|http={}",
-        settings.ca_file,
-        u8::from(settings.allow_http)
-    )
-}
+use crate::{Provider, ProviderSettings, JWKS_MAX, META_MAX};
 /// What one successful refresh brings back.
-pub(crate) struct Fetched {
+pub struct Fetched {
     pub meta: Vec<u8>,
     pub jwks: Vec<u8>,
     pub fresh_for: u32,
 }
 
-pub(crate) fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
+pub fn http_policy(settings: &ProviderSettings, max_body: usize) -> HttpPolicy {
     HttpPolicy {
         timeout: settings.http_timeout,
         ca_file: Some(settings.ca_file.clone()).filter(|s| !s.is_empty()),
@@ -41,17 +30,18 @@ pub(crate) fn http_policy(settings: &Settings, max_body: usize) -> HttpPolicy {
 
 /// Discovery (unless the keys' location is configured) and the JWKS. Checks everything before
 /// anything is cached: the metadata's issuer, the JWKS's shape and size.
-pub(crate) fn fetch(
+pub fn fetch(
     target: &IssuerTarget,
     source: &KeySource,
-    settings: &Settings,
+    provider: Provider<'_>,
 ) -> Result<Fetched, Failure> {
+    let settings = provider.settings;
     let bounds = FreshnessBounds {
         floor_secs: settings.cache_min,
         ceiling_secs: settings.cache_max,
         default_secs: settings.cache_default,
     };
-    if crate::gucs::test_fault("panic_in_key_refresh") {
+    if provider.host.fault("panic_in_key_refresh") {
         panic!("injected fault: panic in key refresh");
     }
     let (meta, jwks_uri) = match source {
@@ -68,7 +58,7 @@ pub(crate) fn fetch(
         }
         KeySource::JwksUri(uri) => (Vec::new(), uri.clone()),
         KeySource::Discovery => {
-            let metadata = discover(target, settings)?;
+            let metadata = discover(target, provider)?;
             let uri = metadata
                 .require_jwks_uri()
                 .map_err(|e| Failure::new(Reason::DiscoveryFailed, e.to_string()))?
@@ -77,9 +67,10 @@ pub(crate) fn fetch(
         }
     };
     let response = counted(
+        provider,
         target.issuer(),
         RequestKind::Jwks,
-        json_get(&jwks_uri, settings, JWKS_MAX, Reason::JwksUnavailable)
+        json_get(&jwks_uri, provider, JWKS_MAX, Reason::JwksUnavailable)
             .and_then(|r| check_jwks(&r.body).map(|()| r)),
     )?;
     let received = now_ms() / 1000;
@@ -116,27 +107,31 @@ fn check_jwks(jwks: &[u8]) -> Result<(), Failure> {
 }
 
 /// Tries each discovery URL in turn; the first document whose `issuer` matches wins.
-fn discover(target: &IssuerTarget, settings: &Settings) -> Result<ProviderMetadata, Failure> {
+fn discover(target: &IssuerTarget, provider: Provider<'_>) -> Result<ProviderMetadata, Failure> {
     let mut last = Failure::new(Reason::DiscoveryFailed, "no discovery URL");
     // The next URL is tried only when one is not found: any other failure (an issuer
     // mismatch above all) is final.
     for url in target.discovery_urls() {
-        match json_get(url, settings, 256 * 1024, Reason::DiscoveryFailed) {
+        match json_get(url, provider, 256 * 1024, Reason::DiscoveryFailed) {
             Ok(response) => {
                 let parsed = ProviderMetadata::from_json(
                     &response.body,
                     target.issuer(),
-                    settings.allow_http,
+                    provider.settings.allow_http,
                 )
                 .map_err(|e| Failure::new(Reason::DiscoveryFailed, format!("{url}: {e}")));
-                return counted(target.issuer(), RequestKind::Discovery, parsed);
+                return counted(provider, target.issuer(), RequestKind::Discovery, parsed);
             }
             Err(e) if e.detail == "HTTP 404" => {
-                count_request(target.issuer(), RequestKind::Discovery, false);
+                provider
+                    .host
+                    .count_request(target.issuer(), RequestKind::Discovery, false);
                 last = Failure::new(e.reason, format!("{url}: {}", e.detail))
             }
             Err(e) => {
-                count_request(target.issuer(), RequestKind::Discovery, false);
+                provider
+                    .host
+                    .count_request(target.issuer(), RequestKind::Discovery, false);
                 return Err(Failure::new(e.reason, format!("{url}: {}", e.detail)));
             }
         }
@@ -144,42 +139,36 @@ fn discover(target: &IssuerTarget, settings: &Settings) -> Result<ProviderMetada
     Err(last)
 }
 
-/// Counts one provider request for `issuer` in `pg_bearer.provider_stats`, and whether it
+/// Counts one provider request for `issuer` (`pg_bearer.provider_stats`), and whether it
 /// brought back a usable answer; passes the result on.
-pub(crate) fn counted<T>(
+pub fn counted<T>(
+    provider: Provider<'_>,
     issuer: &str,
     kind: RequestKind,
     result: Result<T, Failure>,
 ) -> Result<T, Failure> {
-    count_request(issuer, kind, result.is_ok());
+    provider.host.count_request(issuer, kind, result.is_ok());
     result
-}
-
-/// Counts one provider request for `issuer`: one atomic increment (two if it failed).
-pub(crate) fn count_request(issuer: &str, kind: RequestKind, ok: bool) {
-    if cfg!(feature = "bench_baseline") {
-        return;
-    }
-    crate::shmem::stats().row(Some(issuer)).request(kind, ok);
 }
 
 /// GET a JSON document: 200 with a JSON media type, or a failure for `reason`.
 fn json_get(
     url: &str,
-    settings: &Settings,
+    provider: Provider<'_>,
     max_body: usize,
     reason: Reason,
 ) -> Result<HttpResponse, Failure> {
-    let response = http::get_json(url, &http_policy(settings, max_body))
-        .map_err(|e| Failure::new(reason, e.to_string()))?;
+    let response = http::get_json(
+        url,
+        &http_policy(provider.settings, max_body),
+        provider.host,
+    )
+    .map_err(|e| Failure::new(reason, e.to_string()))?;
     require_json_200(response, reason)
 }
 
 /// The response if it is `200` with a JSON media type, else a failure for `reason`.
-pub(crate) fn require_json_200(
-    response: HttpResponse,
-    reason: Reason,
-) -> Result<HttpResponse, Failure> {
+pub fn require_json_200(response: HttpResponse, reason: Reason) -> Result<HttpResponse, Failure> {
     if response.status != 200 {
         return Err(Failure::new(reason, format!("HTTP {}", response.status)));
     }

@@ -7,13 +7,13 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
 /// Reads `path` if it is a regular file of at most `max` bytes.
-pub(crate) fn read_capped(path: &str, max: usize) -> Result<Vec<u8>, String> {
+pub fn read_capped(path: &str, max: usize) -> Result<Vec<u8>, String> {
     let (file, meta) = open_regular(path, max)?;
     read_to_cap(file, &meta, max)
 }
 
 /// A file's bytes, with a warning to log when its permissions are looser than they should be.
-pub(crate) struct Checked {
+pub struct Checked {
     pub bytes: Vec<u8>,
     /// Why the file is readable by more than the server's OS user, if it is.
     pub warning: Option<String>,
@@ -22,7 +22,7 @@ pub(crate) struct Checked {
 /// Reads `path` like [`read_capped`], then applies [`check_secret_permissions`]. Used for a
 /// client secret file; the issuers file is read with [`read_with_metadata`] and checked with
 /// [`check_secret_permissions`] when it turns out to hold an inline secret.
-pub(crate) fn read_secret(path: &str, max: usize) -> Result<Checked, String> {
+pub fn read_secret(path: &str, max: usize) -> Result<Checked, String> {
     let (file, meta) = open_regular(path, max)?;
     let warning = check_secret_permissions(&meta)?;
     Ok(Checked {
@@ -33,14 +33,14 @@ pub(crate) fn read_secret(path: &str, max: usize) -> Result<Checked, String> {
 
 /// Reads `path` like [`read_capped`] and returns the metadata of the file that was read, for
 /// permission checks that depend on its content.
-pub(crate) fn read_with_metadata(path: &str, max: usize) -> Result<(Vec<u8>, Metadata), String> {
+pub fn read_with_metadata(path: &str, max: usize) -> Result<(Vec<u8>, Metadata), String> {
     let (file, meta) = open_regular(path, max)?;
     Ok((read_to_cap(file, &meta, max)?, meta))
 }
 
 /// Refuses a configuration file that group or others can write: whoever can write it decides
 /// who logs in.
-pub(crate) fn check_not_writable_by_others(meta: &Metadata) -> Result<(), String> {
+pub fn check_not_writable_by_others(meta: &Metadata) -> Result<(), String> {
     let mode = meta.mode() & 0o777;
     if mode & 0o022 != 0 {
         return Err(format!(
@@ -54,7 +54,7 @@ pub(crate) fn check_not_writable_by_others(meta: &Metadata) -> Result<(), String
 /// than the server's OS user or root (whoever owns it can change what pg_bearer sends as its
 /// credentials); `Err` says why. Readable by group or others is allowed with a warning
 /// (`Ok(Some(..))`), as a root-owned 0640 key file is in PostgreSQL.
-pub(crate) fn check_secret_permissions(meta: &Metadata) -> Result<Option<String>, String> {
+pub fn check_secret_permissions(meta: &Metadata) -> Result<Option<String>, String> {
     // SAFETY: geteuid (unistd.h) has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
     if meta.uid() != me && meta.uid() != 0 {

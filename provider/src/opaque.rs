@@ -19,19 +19,18 @@ use pg_bearer_core::result_cache::{self, EntryKind, Lookup, Tag};
 use pg_bearer_core::stats::RequestKind;
 
 use crate::fetch::counted;
-use crate::gucs::Settings;
 use crate::http;
 use crate::refusal::{Failure, Refusal};
-use crate::shmem::ResultCache;
+use crate::Provider;
 
 /// Everything one opaque-token check needs.
-pub(crate) struct OpaqueCheck<'a> {
+pub struct OpaqueCheck<'a> {
     pub token: &'a str,
     pub issuer: &'a str,
     pub request: OpaqueRequest<'a>,
     pub policy: &'a IssuerPolicy,
     pub opaque: &'a OpaqueSettings,
-    pub settings: &'a Settings,
+    pub provider: Provider<'a>,
     /// Whether a cache miss takes from the issuer's unknown-token budget: true for opaque
     /// tokens, false for JWTs that already passed every local check (`introspect_jwts`),
     /// which only the provider's keys can make.
@@ -45,7 +44,7 @@ impl OpaqueCheck<'_> {
         format!(
             "{}\n{}",
             self.issuer,
-            crate::fetch::transport_tag(self.settings)
+            self.provider.settings.transport_tag()
         )
     }
 
@@ -56,10 +55,8 @@ impl OpaqueCheck<'_> {
         }
         let key = request_budget::budget_key(&self.scope());
         let now = crate::clock::now_ms();
-        let policy = self.settings.unknown_token_budget;
-        let allowed = ResultCache::attach()
-            .with_budgets(|budgets| request_budget::try_take(budgets, &key, now, policy));
-        if allowed {
+        let policy = self.provider.settings.unknown_token_budget;
+        if self.provider.results.take_budget(&key, now, policy) {
             Ok(())
         } else {
             Err(Failure::new(Reason::RateLimited,
@@ -71,24 +68,23 @@ impl OpaqueCheck<'_> {
 }
 
 /// Asks the introspection endpoint (or the cache) about the token.
-pub(crate) fn introspect(
-    check: &OpaqueCheck<'_>,
-    endpoint: &str,
-) -> Result<OpaqueVerified, Refusal> {
+pub fn introspect(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<OpaqueVerified, Refusal> {
     let key = result_cache::token_key(&check.scope(), Lookup::Introspection, check.token);
-    if let Some((kind, body)) = cached(&key) {
+    let provider = check.provider;
+    let settings = provider.settings;
+    if let Some((kind, body)) = provider.results.lookup(&key, crate::clock::now_ms()) {
         return match kind {
             EntryKind::Inactive => Err(Refusal::Token(Reason::TokenInactive.into())),
             _ => Ok(verify_introspection(&body, &check.request, check.policy)?),
         };
     }
-    check_endpoint_url(endpoint, check.settings.allow_http).map_err(|e| {
+    check_endpoint_url(endpoint, settings.allow_http).map_err(|e| {
         Failure::new(
             Reason::NotConfigured,
             format!("introspection endpoint: {e}"),
         )
     })?;
-    let secret = client_secret(&check.opaque.client_secret)?;
+    let secret = client_secret(&check.opaque.client_secret, provider)?;
     check.spend_budget()?;
     let request = introspection_request(
         check.token,
@@ -98,13 +94,14 @@ pub(crate) fn introspect(
     );
     let response = http::post_form(
         endpoint,
-        &crate::fetch::http_policy(check.settings, MAX_RESPONSE_LEN),
+        &crate::fetch::http_policy(settings, MAX_RESPONSE_LEN),
+        provider.host,
         request.body,
         request.authorization,
     )
     .map_err(|e| Failure::new(Reason::IntrospectionFailed, e.to_string()))
     .and_then(|r| crate::fetch::require_json_200(r, Reason::IntrospectionFailed));
-    let response = counted(check.issuer, RequestKind::Introspection, response)?;
+    let response = counted(provider, check.issuer, RequestKind::Introspection, response)?;
     let verdict = verify_introspection(&response.body, &check.request, check.policy);
     remember(
         check,
@@ -117,37 +114,35 @@ pub(crate) fn introspect(
 }
 
 /// Asks the userinfo endpoint (or the cache) about the token.
-pub(crate) fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<OpaqueVerified, Refusal> {
+pub fn userinfo(check: &OpaqueCheck<'_>, endpoint: &str) -> Result<OpaqueVerified, Refusal> {
     let key = result_cache::token_key(&check.scope(), Lookup::Userinfo, check.token);
-    if let Some((_, body)) = cached(&key) {
+    let provider = check.provider;
+    let settings = provider.settings;
+    if let Some((_, body)) = provider.results.lookup(&key, crate::clock::now_ms()) {
         return Ok(verify_userinfo(&body, &check.request, check.policy)?);
     }
-    check_endpoint_url(endpoint, check.settings.allow_http)
+    check_endpoint_url(endpoint, settings.allow_http)
         .map_err(|e| Failure::new(Reason::NotConfigured, format!("userinfo endpoint: {e}")))?;
     check.spend_budget()?;
     let response = http::get_with_bearer(
         endpoint,
-        &crate::fetch::http_policy(check.settings, MAX_RESPONSE_LEN),
+        &crate::fetch::http_policy(settings, MAX_RESPONSE_LEN),
+        provider.host,
         check.token,
     )
     .map_err(|e| Failure::new(Reason::UserinfoFailed, e.to_string()));
     if let Ok(r) = &response {
         if r.status == 401 || r.status == 403 {
             // The provider refuses the token itself: an answer, not a failure.
-            counted(check.issuer, RequestKind::Userinfo, Ok(()))?;
+            counted(provider, check.issuer, RequestKind::Userinfo, Ok(()))?;
             return Err(Refusal::Token(Reason::TokenInactive.into()));
         }
     }
     let response = response.and_then(|r| crate::fetch::require_json_200(r, Reason::UserinfoFailed));
-    let response = counted(check.issuer, RequestKind::Userinfo, response)?;
+    let response = counted(provider, check.issuer, RequestKind::Userinfo, response)?;
     let verdict = verify_userinfo(&response.body, &check.request, check.policy);
     remember(check, &key, &verdict, &response.body, EntryKind::Userinfo);
     Ok(verdict?)
-}
-
-fn cached(key: &[u8; 32]) -> Option<(EntryKind, Vec<u8>)> {
-    let now = crate::clock::now_ms();
-    ResultCache::attach().with_entries(|entries| result_cache::lookup(entries, key, now))
 }
 
 fn remember(
@@ -157,7 +152,7 @@ fn remember(
     body: &[u8],
     kind: EntryKind,
 ) {
-    let settings = check.settings;
+    let settings = check.provider.settings;
     let (kind, body, exp) = match verdict {
         Ok(v) => (kind, body, v.exp),
         Err(r) if r.reason == Reason::TokenInactive => (EntryKind::Inactive, &b""[..], None),
@@ -173,13 +168,14 @@ fn remember(
         settings.negative_cache_ttl,
     );
     let tag = Tag::new(check.issuer, check.token);
-    ResultCache::attach().with_entries(|entries| {
-        result_cache::insert_tagged(entries, key, kind, body, now, ttl, &tag);
-    });
+    check
+        .provider
+        .results
+        .insert(key, kind, body, now, ttl, &tag);
 }
 
 /// The client secret, from the issuers file or the file named by the settings.
-fn client_secret(source: &SecretSource) -> Result<String, Failure> {
+fn client_secret(source: &SecretSource, provider: Provider<'_>) -> Result<String, Failure> {
     match source {
         SecretSource::None => Err(Failure::new(Reason::NotConfigured, "no client secret")),
         SecretSource::Inline(secret) => Ok(secret.clone()),
@@ -191,9 +187,9 @@ fn client_secret(source: &SecretSource) -> Result<String, Failure> {
                 )
             })?;
             if let Some(w) = checked.warning {
-                crate::log::warning(&format!(
+                provider.host.warning(&format!(
                     "client secret file {}: {w}",
-                    crate::log::printable(path)
+                    crate::printable(path)
                 ));
             }
             let bytes = checked.bytes;

@@ -1,29 +1,27 @@
 //! An issuer's verification keys, from the shared cache or the provider: the glue between the
-//! cache state machine (`pg_bearer_core::cache`), shared memory (`shmem`) and the fetches
-//! (`fetch`).
+//! cache state machine (`pg_bearer_core::cache`), the module's [`KeyStore`](crate::KeyStore)
+//! (a DSM segment, or files) and the fetches (`fetch`).
 //!
-//! The lock is held only inside `SharedCache::with_slot` closures, which copy plain data;
-//! every fetch happens between them.
+//! The store is locked only inside `with_slot` closures, which copy plain data; every fetch
+//! happens between them.
 
 use std::num::NonZeroI32;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::time::Duration;
 
-use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome, RefreshTicket};
+use pg_bearer_core::cache::{CachePolicy, LookupDecision, Need, RefreshOutcome};
 use pg_bearer_core::discovery::{IssuerTarget, KeySource, ProviderMetadata};
 use pg_bearer_core::freshness::FreshnessBounds;
 use pg_bearer_core::jwks::{JwksLimits, KeyFilter, KeySet};
 use pg_bearer_core::reason::Reason;
-use pgrx::pg_sys;
 
 use crate::clock::now_ms;
-use crate::fetch::{fetch, transport_tag};
-use crate::gucs::Settings;
+use crate::fetch::fetch;
 use crate::refusal::Failure;
-use crate::shmem::{Claim, SharedCache};
+use crate::{with_slot, Provider, ProviderSettings};
 
 /// Keys of one issuer, parsed for this login.
-pub(crate) struct Keys {
+pub struct Keys {
     /// The keys the login asked for (see [`keys`]'s `filter`).
     pub set: KeySet,
     /// The cache generation the keys came from (for the unknown-`kid` rule).
@@ -40,7 +38,7 @@ impl Keys {
     /// The discovery metadata, when keys come from discovery (the introspection and userinfo
     /// endpoints). Stored bytes were checked when fetched, so a failure here means "no
     /// metadata", not a bad token.
-    pub(crate) fn metadata(&self) -> Option<ProviderMetadata> {
+    pub fn metadata(&self) -> Option<ProviderMetadata> {
         (!self.meta.is_empty())
             .then(|| ProviderMetadata::from_bytes(&self.meta).ok())
             .flatten()
@@ -48,7 +46,7 @@ impl Keys {
 }
 
 /// The cache policy the settings describe.
-pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, Failure> {
+pub fn cache_policy(settings: &ProviderSettings) -> Result<CachePolicy, Failure> {
     let mut policy = CachePolicy::default();
     policy.freshness = FreshnessBounds {
         floor_secs: settings.cache_min,
@@ -75,49 +73,51 @@ pub(crate) fn cache_policy(settings: &Settings) -> Result<CachePolicy, Failure> 
 /// with a `kid` (every login rebuilds its keys from the cached JWKS, so building only the ones
 /// the token can use saves parsing, curve and ROCA checks and code of the others),
 /// `Some(KeyFilter::All)` for a token without one, `None` when only the metadata is wanted.
-pub(crate) fn keys(
+pub fn keys(
     target: &IssuerTarget,
     key_source: &str,
     need: Need,
-    settings: &Settings,
+    provider: Provider<'_>,
     filter: Option<KeyFilter<'_>>,
 ) -> Result<Keys, Failure> {
+    let settings = provider.settings;
     let policy = cache_policy(settings)?;
     let source = KeySource::parse(key_source, settings.allow_http)
         .map_err(|e| Failure::new(Reason::NotConfigured, format!("key source: {e}")))?;
-    let cache = SharedCache::attach();
+    let cache = provider.keys;
     // Keys are cached per issuer, key source *and* transport: changing pg_bearer.jwks (or the
     // issuers file's jwks), the CA file or plain-HTTP permission takes effect at the next
     // login instead of when keys fetched the old way go stale.
     let slot_name = format!(
         "{}\n{key_source}\n{}",
         target.issuer(),
-        transport_tag(settings)
+        settings.transport_tag()
     );
-    if slot_name.len() > crate::shmem::ISSUER_MAX {
+    if slot_name.len() > cache.max_name_len() {
         return Err(Failure::new(
             Reason::NotConfigured,
             "issuer and key source are too long to cache",
         ));
     }
-    // SAFETY: MyProcPid (miscadmin.h) is set at backend start and never changes.
-    let pid = unsafe { pg_sys::MyProcPid };
-    let me =
-        NonZeroI32::new(pid).ok_or_else(|| Failure::new(Reason::Internal, "no backend PID"))?;
+    // Refresh ownership is by process: every login is its own backend process.
+    let me = i32::try_from(std::process::id())
+        .ok()
+        .and_then(NonZeroI32::new)
+        .ok_or_else(|| Failure::new(Reason::Internal, "no process ID"))?;
     let issuer = target.issuer();
     let waiting_since = now_ms();
     let mut need = need;
     loop {
         let now = now_ms();
-        let (decision, data, generation, started, fetched_at) = cache
-            .with_slot(&slot_name, now, Claim::Yes, |slot| {
-                let decision = slot.state.on_lookup(now, need, &policy, me);
+        let (decision, data, generation, started, fetched_at) =
+            with_slot(cache, &slot_name, now, true, |slot| {
+                let decision = slot.state().on_lookup(now, need, &policy, me);
                 let data = matches!(
                     decision,
                     LookupDecision::UseCached | LookupDecision::UseStaleWhileRefreshing
                 )
                 .then(|| slot.data());
-                let state = &slot.state;
+                let state = slot.state();
                 (
                     decision,
                     data,
@@ -138,25 +138,30 @@ pub(crate) fn keys(
                 return Ok(keys);
             }
             LookupDecision::Refresh(ticket) => {
-                // If the backend dies mid-fetch (terminated, authentication timeout), release
-                // the refresh at exit instead of leaving others waiting for its deadline.
-                let _pending = PendingRefresh::arm(&slot_name, ticket, policy);
+                // If the backend dies mid-fetch (terminated, authentication timeout), the host
+                // may release the refresh at exit instead of leaving others waiting for its
+                // deadline.
+                provider.host.refresh_started(&slot_name, ticket, &policy);
+                let _pending = RefreshFinished(provider);
                 // A fetch that unwinds (a bug's panic, or an ERROR turned into one) releases
                 // the refresh before the unwinding goes on, so the next login may refresh at
                 // once instead of waiting for this attempt's deadline.
                 let fetched =
-                    match catch_unwind(AssertUnwindSafe(|| fetch(target, &source, settings))) {
+                    match catch_unwind(AssertUnwindSafe(|| fetch(target, &source, provider))) {
                         Ok(fetched) => fetched,
                         Err(payload) => {
-                            let _ = cache.with_slot(&slot_name, now_ms(), Claim::No, |slot| {
-                                slot.state.on_refresh_abandoned(ticket)
+                            let _ = with_slot(cache, &slot_name, now_ms(), false, |slot| {
+                                slot.state().on_refresh_abandoned(ticket)
                             });
                             resume_unwind(payload);
                         }
                     };
                 let now = now_ms();
-                let recorded = cache.with_slot(&slot_name, now, Claim::No, |slot| match &fetched {
-                    Ok(f) => match slot.state.on_refresh_success(ticket, f.fresh_for, &policy) {
+                let recorded = with_slot(cache, &slot_name, now, false, |slot| match &fetched {
+                    Ok(f) => match slot
+                        .state()
+                        .on_refresh_success(ticket, f.fresh_for, &policy)
+                    {
                         RefreshOutcome::Recorded { generation } => {
                             slot.store(&f.meta, &f.jwks);
                             slot.set_error(None);
@@ -166,7 +171,7 @@ pub(crate) fn keys(
                     },
                     Err(e) => {
                         if let RefreshOutcome::Recorded { .. } =
-                            slot.state.on_refresh_failure(ticket, now, &policy)
+                            slot.state().on_refresh_failure(ticket, now, &policy)
                         {
                             slot.set_error(Some(&format!("{}: {}", e.reason, e.detail)));
                         }
@@ -181,11 +186,11 @@ pub(crate) fn keys(
                         return Ok(keys);
                     }
                     Err(e) => {
-                        crate::log::warning(&format!(
+                        provider.host.warning(&format!(
                             "key refresh failed: reason={} issuer=\"{}\" detail=\"{}\"",
                             e.reason,
-                            crate::log::printable(issuer),
-                            crate::log::printable(&e.detail)
+                            crate::printable(issuer),
+                            crate::printable(&e.detail)
                         ));
                         // Stale keys within grace may still be usable: ask the cache again.
                         // The failure put the slot in backoff, so this cannot loop on fetches.
@@ -193,9 +198,9 @@ pub(crate) fn keys(
                             return Err(e);
                         }
                         // Read-only: whether the held keys are still within grace.
-                        let again = cache.with_slot(&slot_name, now_ms(), Claim::No, |slot| {
-                            let usable = slot.state.is_usable(now_ms(), &policy);
-                            (usable.then(|| slot.data()), slot.state.generation())
+                        let again = with_slot(cache, &slot_name, now_ms(), false, |slot| {
+                            let usable = slot.state().is_usable(now_ms(), &policy);
+                            (usable.then(|| slot.data()), slot.state().generation())
                         });
                         return match again {
                             Some((Some((meta, jwks)), generation)) if !jwks.is_empty() => {
@@ -214,7 +219,7 @@ pub(crate) fn keys(
                     };
                 }
                 match policy.wait_step_ms(waiting_since, now_ms(), owner_deadline) {
-                    Some(ms) => sleep_interruptibly(ms),
+                    Some(ms) => provider.host.sleep_ms(ms),
                     None => {
                         return Err(Failure::new(
                             Reason::KeysUnavailable,
@@ -237,57 +242,21 @@ pub(crate) fn keys(
 /// that arrive together cause one request. `Ok(true)` when the cache now holds keys from that
 /// fetch; `Ok(false)` when it failed and older keys stay in use (the slot's last error says
 /// why).
-pub(crate) fn refresh(
+pub fn refresh(
     target: &IssuerTarget,
     key_source: &str,
-    settings: &Settings,
+    provider: Provider<'_>,
 ) -> Result<bool, Failure> {
     let need = Need::Forced { since: now_ms() };
-    keys(target, key_source, need, settings, None).map(|k| k.refreshed)
+    keys(target, key_source, need, provider, None).map(|k| k.refreshed)
 }
 
-/// The refresh this backend owns while it fetches, released by [`release_at_exit`] if the
-/// backend exits before recording it. Disarmed (cleared) when dropped.
-struct PendingRefresh;
+/// Tells the host, however the fetch ends, that this process no longer owns the refresh.
+struct RefreshFinished<'a>(Provider<'a>);
 
-static PENDING: std::sync::Mutex<Option<(String, RefreshTicket, CachePolicy)>> =
-    std::sync::Mutex::new(None);
-
-impl PendingRefresh {
-    fn arm(slot_name: &str, ticket: RefreshTicket, policy: CachePolicy) -> PendingRefresh {
-        static REGISTERED: std::sync::atomic::AtomicBool =
-            std::sync::atomic::AtomicBool::new(false);
-        if !REGISTERED.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            // SAFETY: before_shmem_exit (storage/ipc.h) only appends to the backend's exit
-            // callback list; release_at_exit is guarded and never raises an error.
-            unsafe {
-                pg_sys::before_shmem_exit(Some(release_at_exit), pg_sys::Datum::from(0usize))
-            };
-        }
-        if let Ok(mut pending) = PENDING.lock() {
-            *pending = Some((slot_name.to_owned(), ticket, policy));
-        }
-        PendingRefresh
-    }
-}
-
-impl Drop for PendingRefresh {
+impl Drop for RefreshFinished<'_> {
     fn drop(&mut self) {
-        if let Ok(mut pending) = PENDING.lock() {
-            *pending = None;
-        }
-    }
-}
-
-/// Exit callback: records an abandoned refresh as failed so that ownership is released now.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn release_at_exit(_code: std::ffi::c_int, _arg: pg_sys::Datum) {
-    let pending = PENDING.lock().ok().and_then(|mut p| p.take());
-    if let Some((slot_name, ticket, policy)) = pending {
-        let now = now_ms();
-        let _ = SharedCache::attach().with_slot(&slot_name, now, Claim::No, |slot| {
-            let _ = slot.state.on_refresh_failure(ticket, now, &policy);
-        });
+        self.0.host.refresh_finished();
     }
 }
 
@@ -309,28 +278,4 @@ fn parse(
         meta,
         refreshed: false,
     })
-}
-
-/// Sleeps on the backend's latch, waking for interrupts (terminate, authentication timeout)
-/// and postmaster death.
-fn sleep_interruptibly(ms: u32) {
-    // SAFETY: WaitLatch/ResetLatch (storage/latch.h) on MyLatch, the backend's own latch, set
-    // up before authentication; WL_EXIT_ON_PM_DEATH exits if the postmaster dies.
-    unsafe {
-        pg_sys::WaitLatch(
-            pg_sys::MyLatch,
-            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-            i64::from(ms.max(1)),
-            pg_sys::PG_WAIT_EXTENSION,
-        );
-        pg_sys::ResetLatch(pg_sys::MyLatch);
-    }
-    check_for_interrupts();
-}
-
-/// PostgreSQL's CHECK_FOR_INTERRUPTS: during authentication a pending terminate or
-/// authentication timeout ends the backend here (FATAL, which exits the process rather than
-/// unwinding).
-fn check_for_interrupts() {
-    pgrx::pg_sys::check_for_interrupts!();
 }

@@ -7,13 +7,13 @@ use pg_bearer_core::reason::{Reason, Rejection};
 
 /// No verdict could be reached: the reason and a token-free detail for the log line.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub struct Failure {
     pub reason: Reason,
     pub detail: String,
 }
 
 impl Failure {
-    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Self {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
         Failure {
             reason,
             detail: detail.into(),
@@ -22,7 +22,7 @@ impl Failure {
 }
 
 /// Why a token was not accepted.
-pub(crate) enum Refusal {
+pub enum Refusal {
     /// Core's verdict on the token (or on the provider's answer about it).
     Token(Rejection),
     /// Something else stood in the way.
