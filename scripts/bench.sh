@@ -11,7 +11,8 @@
 # release pg_bearer.so installed into that PostgreSQL only; the criterion micro-benchmarks of
 # pg_bearer_core; the baseline library (pg_bearer_baseline.so, see below); pg_bearer_bench
 # (tools/bench/), built against that
-# PostgreSQL's libpq, which runs the login benchmark and writes the report. About 10 minutes
+# PostgreSQL's libpq, which runs the login benchmark and writes the report; then, as root, the
+# PAM module's benchmark on Debian's PostgreSQL 15 (pam_bench), appended. About 12 minutes
 # after the one-time builds. Run it on a quiet machine: the numbers are only as good as that.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -68,4 +69,13 @@ log "login benchmark"
 command="scripts/bench.sh${*:+ $*}"
 PG_BEARER_BENCH_RUSTC="$(rustc --version)" \
   "$target/release/pg_bearer_bench" --criterion "$target/criterion" --out docs/reports --command "$command" "$@"
+# PostgreSQL 15 through the PAM module (tools/bench/src/bin/pam_bench.rs): pam_bearer beside
+# pam_permit and scram-sha-256, appended to the same page. It writes /etc/pam.d, so root only.
+if [ "$(id -u)" = 0 ]; then
+  log "PAM benchmark on PostgreSQL 15"
+  cargo build --locked --release -p pam_bearer
+  "$target/release/pam_bench" --module "$target/release/libpam_bearer.so" >> docs/reports/benchmarks.md
+else
+  log "PAM benchmark skipped: it needs root (it writes /etc/pam.d)"
+fi
 log "done: docs/reports/benchmarks.md"

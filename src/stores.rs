@@ -48,6 +48,10 @@ impl Host for Backend {
         crate::log::warning(line);
     }
 
+    fn setting_name(&self, key: &str) -> String {
+        format!("pg_bearer.{key}")
+    }
+
     fn count_request(&self, issuer: &str, kind: RequestKind, ok: bool) {
         if cfg!(feature = "bench_baseline") {
             return;

@@ -529,6 +529,23 @@ impl IssuerCacheState {
         }
     }
 
+    /// The refresh owner `owner` is known to have exited without recording its result (a
+    /// store outside shared memory, which has no exit callback, asks the OS): its refresh is
+    /// released as abandoned ([`IssuerCacheState::on_refresh_abandoned`]), so the next lookup
+    /// may refresh at once instead of waiting for the dead attempt's deadline. Nothing was
+    /// learnt about the provider: no backoff. Nothing changes unless `owner` holds the refresh.
+    pub fn on_owner_gone(&mut self, owner: NonZeroI32) -> RefreshOutcome {
+        if self.refresh_owner != owner.get() {
+            return RefreshOutcome::NotOwner;
+        }
+        let ticket = RefreshTicket {
+            owner: self.refresh_owner,
+            attempt: self.refresh_attempt,
+            started_at: self.refresh_started_at,
+        };
+        self.on_refresh_abandoned(ticket)
+    }
+
     /// Records a refresh that ended without a result: the fetch unwound (a panic, or an ERROR
     /// turned into one) before it could succeed or fail. Only the current owner's ticket
     /// counts: it releases ownership at once, so the next lookup may refresh immediately

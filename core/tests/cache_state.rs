@@ -1260,3 +1260,32 @@ fn a_forced_refresh_answered_by_a_failed_fetch_uses_what_is_usable() {
     );
     assert_eq!(held.fetched_at(), T0, "the held keys are the old ones");
 }
+
+#[test]
+fn a_dead_refresh_owner_is_released_and_only_that_owner() {
+    let p = policy();
+    let mut s = IssuerCacheState::default();
+    let t = expect_refresh(s.on_lookup(T0, Need::Fresh, &p, pid(41)));
+    // Another process waits while 41 owns the refresh.
+    assert!(matches!(
+        s.on_lookup(T0 + SEC, Need::Fresh, &p, pid(42)),
+        LookupDecision::WaitForRefresh { .. }
+    ));
+    // Someone else is not the owner: nothing changes.
+    assert_eq!(s.on_owner_gone(pid(43)), RefreshOutcome::NotOwner);
+    assert_eq!(s.refresh_owner(), Some(pid(41)));
+    // The owner died: the next lookup refreshes at once, with no backoff.
+    assert!(matches!(
+        s.on_owner_gone(pid(41)),
+        RefreshOutcome::Recorded { .. }
+    ));
+    assert_eq!(s.refresh_owner(), None);
+    assert_eq!(s.consecutive_failures(), 0);
+    let t2 = expect_refresh(s.on_lookup(T0 + SEC, Need::Fresh, &p, pid(42)));
+    // The dead owner's ticket no longer counts; the new owner's does.
+    assert_eq!(s.on_refresh_success(t, 600, &p), RefreshOutcome::NotOwner);
+    assert!(matches!(
+        s.on_refresh_success(t2, 600, &p),
+        RefreshOutcome::Recorded { .. }
+    ));
+}

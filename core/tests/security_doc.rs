@@ -21,6 +21,8 @@ const TEST_HOMES: &[&str] = &[
     "src/",
     "pgrx-tests/tests/",
     "pgrx-tests/src/",
+    "pam/",
+    "provider/",
     "tools/demo/",
     "tools/soak/",
     "tools/logscan/",

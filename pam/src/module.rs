@@ -46,6 +46,10 @@ impl Host for PamHost {
     fn warning(&self, line: &str) {
         log(self.pamh, ffi::LOG_WARNING, &format!("pam_bearer: {line}"));
     }
+
+    fn owner_alive(&self, pid: std::num::NonZeroI32) -> bool {
+        crate::store::process_alive(pid)
+    }
 }
 
 /// How the module was configured on its service-file line.
@@ -53,11 +57,14 @@ enum Source {
     /// `config=FILE`: the issuers-file format with the server settings on top.
     File(String),
     /// pam_oauth2's arguments, `USERINFO_URL USERNAME_FIELD [CLAIM=VALUE ...]`: userinfo
-    /// decides, as pam_oauth2 did, with pg_bearer's deadline, TLS and cache.
+    /// decides, as pam_oauth2 did, with pg_bearer's deadline, TLS and cache. `config=FILE`
+    /// among them (a name pam_oauth2 never gave a claim) takes the file's top-level settings
+    /// (`ca_file`, `http_timeout`, `cache_dir`, ...); its `[[issuer]]` tables are not used.
     Userinfo {
         url: String,
         field: String,
         required: Vec<(String, String)>,
+        config: Option<String>,
     },
 }
 
@@ -70,18 +77,20 @@ fn parse_args(args: &[String]) -> Result<Source, String> {
             .get(1)
             .filter(|a| !a.contains('='))
             .ok_or("userinfo mode (pam_oauth2's arguments): the second argument must name the username field")?;
-        let required = args[2..]
-            .iter()
-            .map(|a| {
-                a.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .ok_or_else(|| format!("argument \"{}\" is not CLAIM=VALUE", printable(a)))
-            })
-            .collect::<Result<_, _>>()?;
+        let mut required = Vec::new();
+        let mut config = None;
+        for a in &args[2..] {
+            match a.split_once('=') {
+                Some(("config", path)) if !path.is_empty() => config = Some(path.to_owned()),
+                Some((k, v)) if !k.is_empty() => required.push((k.to_owned(), v.to_owned())),
+                _ => return Err(format!("argument \"{}\" is not CLAIM=VALUE", printable(a))),
+            }
+        }
         return Ok(Source::Userinfo {
             url: first.clone(),
             field: field.clone(),
             required,
+            config,
         });
     }
     let mut config = None;
@@ -111,8 +120,12 @@ struct Loaded {
 
 fn load(source: &Source, host: &PamHost) -> Result<Loaded, String> {
     let test_build = cfg!(feature = "testing");
-    let pam = match source {
-        Source::File(path) => login::read_config(
+    let file = match source {
+        Source::File(path) => Some(path),
+        Source::Userinfo { config, .. } => config.as_ref(),
+    };
+    let pam = match file {
+        Some(path) => login::read_config(
             "config",
             path,
             config::MAX_ISSUERS_FILE_LEN,
@@ -120,7 +133,7 @@ fn load(source: &Source, host: &PamHost) -> Result<Loaded, String> {
             |text| PamConfig::parse(text, test_build).map_err(|e| e.to_string()),
             PamConfig::holds_secret,
         )?,
-        Source::Userinfo { .. } => PamConfig::parse("", test_build).map_err(|e| e.to_string())?,
+        None => PamConfig::parse("", test_build).map_err(|e| e.to_string())?,
     };
     let ms = |name| Duration::from_millis(u64::try_from(pam.int(name)).unwrap_or(0));
     let secs = |name| Duration::from_secs(u64::try_from(pam.int(name)).unwrap_or(0));
@@ -264,6 +277,7 @@ fn decide(host: &PamHost, source: &Source, user: &str, token: &str) -> Verdict {
                 url,
                 field,
                 required,
+                ..
             },
             _,
         ) => {
@@ -369,7 +383,16 @@ fn decide(host: &PamHost, source: &Source, user: &str, token: &str) -> Verdict {
         },
     };
     let issuer = target.issuer().to_owned();
-    let scopes = config.scopes("");
+    let scopes = match source {
+        // Userinfo answers only for tokens granted `openid` (OIDC Core 5.3), which pam_oauth2
+        // relied on; a userinfo answer that lists its scopes must then list it. (Implicit
+        // scopes would otherwise drop it, and a check needs one scope.)
+        Source::Userinfo { .. } => {
+            config.policy.implicit_scopes.clear();
+            "openid".to_owned()
+        }
+        Source::File(_) => config.scopes(""),
+    };
     // The user must be in the role claim when one is configured, else be the identity.
     let delegate = config.policy.role_claim.is_some();
     if let Err(r) = pg_bearer_core::policy::check_line(&config.policy, &scopes, delegate) {
@@ -525,14 +548,30 @@ mod tests {
                 url,
                 field,
                 required,
+                config,
             }) => {
                 assert_eq!(url, "https://idp/userinfo");
                 assert_eq!(field, "preferred_username");
                 assert_eq!(required, vec![("groups".to_owned(), "db".to_owned())]);
+                assert_eq!(config, None);
             }
             _ => panic!("not userinfo mode"),
         }
         assert!(parse_args(&args(&["https://idp/userinfo"])).is_err());
         assert!(parse_args(&args(&["https://idp/userinfo", "sub", "oops"])).is_err());
+        assert!(parse_args(&args(&["https://idp/userinfo", "sub", "=x"])).is_err());
+        match parse_args(&args(&[
+            "https://idp/userinfo",
+            "sub",
+            "config=/etc/p.toml",
+        ])) {
+            Ok(Source::Userinfo {
+                config, required, ..
+            }) => {
+                assert_eq!(config.as_deref(), Some("/etc/p.toml"));
+                assert!(required.is_empty());
+            }
+            _ => panic!("not userinfo mode"),
+        }
     }
 }

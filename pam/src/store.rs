@@ -133,6 +133,14 @@ fn check_ours(meta: &fs::Metadata) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the process `pid` exists (`kill(pid, 0)`: only ESRCH means it does not; a process
+/// of another user, EPERM, exists).
+pub fn process_alive(pid: std::num::NonZeroI32) -> bool {
+    // SAFETY: signal 0 sends nothing; kill only checks that the process exists.
+    let rc = unsafe { libc::kill(pid.get(), 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 /// A lowercase hex string of the first `n` bytes.
 fn hex(bytes: &[u8], n: usize) -> String {
     bytes.iter().take(n).map(|b| format!("{b:02x}")).collect()
@@ -592,6 +600,104 @@ mod tests {
             &tag,
         );
         assert_eq!(store.lookup(&[3; 32], 1_001), None);
+        let _ = fs::remove_dir_all(&path);
+    }
+
+    struct TestHost;
+
+    impl pg_bearer_provider::Host for TestHost {
+        fn warning(&self, _line: &str) {}
+        fn owner_alive(&self, pid: std::num::NonZeroI32) -> bool {
+            process_alive(pid)
+        }
+    }
+
+    #[test]
+    fn a_refresh_whose_owner_died_is_taken_over_instead_of_waited_for() {
+        use pg_bearer_core::cache::{LookupDecision, Need};
+        use pg_bearer_core::discovery::IssuerTarget;
+        use pg_bearer_core::jwks::KeyFilter;
+        use pg_bearer_provider::{keys, Provider, ProviderSettings};
+
+        let path = scratch("dead-owner");
+        let dir = CacheDir::open(&path).unwrap();
+        // A static key file (RFC 8037's Ed25519 example key): no network.
+        let jwks = path.join("jwks.json");
+        fs::write(
+            &jwks,
+            r#"{"keys":[{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k1","alg":"EdDSA","use":"sig"}]}"#,
+        )
+        .unwrap();
+        let key_source = jwks.to_string_lossy().into_owned();
+        let settings = ProviderSettings {
+            http_timeout: Duration::from_secs(2),
+            ca_file: String::new(),
+            allow_http: false,
+            result_cache_ttl: Duration::from_secs(60),
+            negative_cache_ttl: Duration::from_secs(5),
+            unknown_token_budget: BudgetPolicy {
+                rate: 10,
+                burst: 50,
+            },
+            cache_min: 60,
+            cache_max: 86_400,
+            cache_default: 600,
+            cache_grace: Duration::from_secs(3_600),
+            unknown_kid_cooldown: Duration::from_secs(30),
+        };
+        let target = IssuerTarget::from_hba("https://idp.example", false).unwrap();
+        let name = format!(
+            "{}\n{key_source}\n{}",
+            target.issuer(),
+            settings.transport_tag()
+        );
+        // A process that has exited: its PID names nobody now.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = std::num::NonZeroI32::new(child.id() as i32).unwrap();
+        child.wait().unwrap();
+        assert!(!process_alive(dead));
+        // It was granted the refresh, and died holding it.
+        let policy = keys::cache_policy(&settings).unwrap();
+        let now = pg_bearer_provider::clock::now_ms();
+        let mut state = IssuerCacheState::default();
+        assert!(matches!(
+            state.on_lookup(now, Need::Fresh, &policy, dead),
+            LookupDecision::Refresh(_)
+        ));
+        let stem = format!("keys-{}", hex(&request_budget::budget_key(&name), 16));
+        let record = KeyRecord {
+            state,
+            name: name.clone(),
+            ..KeyRecord::default()
+        };
+        write_atomically(&dir.file(&stem), &record.encode()).unwrap();
+
+        let complain = |_: &str| {};
+        let store = FileKeyStore {
+            dir: Some(dir),
+            complain: &complain,
+        };
+        let results = FileResultStore {
+            dir: None,
+            max_ttl_ms: 60_000,
+            complain: &complain,
+        };
+        let provider = Provider {
+            settings: &settings,
+            host: &TestHost,
+            keys: &store,
+            results: &results,
+        };
+        // Without the check this login would wait for the dead owner, then give up.
+        let got = keys::keys(
+            &target,
+            &key_source,
+            Need::Fresh,
+            provider,
+            Some(KeyFilter::All),
+        )
+        .unwrap_or_else(|e| panic!("{}: {}", e.reason, e.detail));
+        assert!(got.set.contains_kid("k1"));
         let _ = fs::remove_dir_all(&path);
     }
 

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod libpq;
 pub mod logscan;
 pub mod oidc;
+pub mod pam;
 pub mod provider;
 pub mod suite;
 pub mod tokens;

@@ -591,7 +591,7 @@ fn each_issuer_gets_its_own_settings_from_the_issuers_file() {
     let file = std::env::temp_dir().join(format!("pg_bearer-issuers-{}.toml", std::process::id()));
     std::fs::write(
         &file,
-        format!("[[issuer]]\nissuer = \"{}\"\naudience = \"tenant-b-db\"\nidentity_claim = \"preferred_username\"\n", other.issuer()),
+        format!("[[issuer]]\nissuer = \"{}\"\naudience = \"tenant-b-db\"\nidentity_claim = \"preferred_username\"\nscope = \"tenant-b-extra\"\n", other.issuer()),
     )
     .unwrap();
     let mut config = f.config.clone();
@@ -620,10 +620,24 @@ fn each_issuer_gets_its_own_settings_from_the_issuers_file() {
     );
     // Issuer B: its own audience and identity claim. The client names B's issuer.
     *f.client_issuer.lock().unwrap() = other.well_known();
-    let mut b = other.minter().claims("tenant-b-db", "0f3c-uuid", SCOPE);
+    // Its issuers-file `scope` is required on top of the pg_hba line's.
+    let mut b = other.minter().claims(
+        "tenant-b-db",
+        "0f3c-uuid",
+        &format!("{SCOPE} tenant-b-extra"),
+    );
     b["preferred_username"] = json!("bob");
     let b_token = other.minter().mint(Alg::Rs256, &b, &json!({}));
     f.assert_logs_in("bob", &b_token, "oauth:bob");
+    let mut line_scopes_only = b.clone();
+    line_scopes_only["scope"] = json!(SCOPE);
+    f.assert_refused(
+        "bob",
+        &other
+            .minter()
+            .mint(Alg::Rs256, &line_scopes_only, &json!({})),
+        "missing_scope",
+    );
     // B's token with A's audience is refused on B's line; A's token on B's line is refused.
     let mut wrong = b.clone();
     wrong["aud"] = json!(AUDIENCE);

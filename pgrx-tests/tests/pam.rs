@@ -8,78 +8,28 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use pg_bearer_e2e::cluster::{Cluster, ClusterConfig};
+use pg_bearer_e2e::oidc::{
+    OidcOptions, OidcProvider, AUDIENCE, INTROSPECT_SECRET, SERVICE_OPAQUE_SECRET, SERVICE_SECRET,
+};
+use pg_bearer_e2e::pam::PamSetup;
 use pg_bearer_e2e::provider::{Alg, Endpoint, Fault, MockProvider, ProviderOptions};
+use pg_bearer_e2e::suite;
 use pg_bearer_e2e::tokens::{self, Minter};
 use serde_json::{json, Value};
 
 const PG15: &str = "/usr/lib/postgresql/15/bin";
 const AUD: &str = "db";
 
-/// One PAM service with its module copy, configuration file and cache directory; the service
-/// file is removed when dropped.
-struct PamSetup {
-    service: String,
-    dir: PathBuf,
-}
-
-impl PamSetup {
-    fn new(config: &str) -> PamSetup {
-        static SEQ: AtomicU32 = AtomicU32::new(0);
-        let module = std::env::var("PG_BEARER_PAM_MODULE")
-            .expect("PG_BEARER_PAM_MODULE names the built pam_bearer.so (scripts/test.sh sets it)");
-        let n = SEQ.fetch_add(1, Ordering::Relaxed);
-        let service = format!("pg_bearer_e2e_{}_{n}", std::process::id());
-        let dir = std::env::temp_dir().join(format!("pam_bearer-e2e-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let so = dir.join("pam_bearer.so");
-        std::fs::copy(&module, &so).unwrap();
-        std::fs::set_permissions(&so, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let setup = PamSetup { service, dir };
-        setup.write_config(config);
-        let conf = setup.dir.join("pam.toml");
-        std::fs::write(
-            format!("/etc/pam.d/{}", setup.service),
-            format!(
-                "auth required {so} config={conf}\naccount required {so} config={conf}\n",
-                so = so.display(),
-                conf = conf.display()
-            ),
-        )
-        .expect("write /etc/pam.d (the PAM tests run as root)");
-        setup
-    }
-
-    fn write_config(&self, config: &str) {
-        let conf = self.dir.join("pam.toml");
-        std::fs::write(&conf, config).unwrap();
-        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
-    /// A cache directory of the server's OS user, inside this setup's directory.
-    fn cache_dir(&self) -> PathBuf {
-        self.dir.join("cache")
-    }
-
-    fn hba(&self) -> String {
-        format!("host all all 127.0.0.1/32 pam pamservice={}", self.service)
-    }
-}
-
-impl Drop for PamSetup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(format!("/etc/pam.d/{}", self.service));
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn pg_user() -> String {
-    std::env::var("PG_BEARER_PG_USER").unwrap_or_else(|_| "pgbearer".into())
+/// The module the suite built (scripts/test.sh sets PG_BEARER_PAM_MODULE).
+fn module() -> PathBuf {
+    PathBuf::from(
+        std::env::var("PG_BEARER_PAM_MODULE")
+            .expect("PG_BEARER_PAM_MODULE names the built pam_bearer.so (scripts/test.sh sets it)"),
+    )
 }
 
 fn config_for(
@@ -114,7 +64,9 @@ fn server(setup: &PamSetup, bindir: Option<&str>) -> Cluster {
 }
 
 /// `psql` as `user` with the token as its password: `Ok(current_user)` or `Err(stderr)`.
+/// The password is recorded for the suite's log scan.
 fn psql(cluster: &Cluster, user: &str, password: &str) -> Result<String, String> {
+    suite::record_secret(password);
     let out = Command::new(Path::new(PG15).join("psql"))
         .arg(format!(
             "host=127.0.0.1 port={} user={user} dbname=postgres sslmode=disable connect_timeout=20",
@@ -167,15 +119,8 @@ struct Fixture {
 
 fn fixture(extra_top: &str, extra_issuer: &str, bindir: Option<&str>) -> Fixture {
     let provider = MockProvider::start(ProviderOptions::default());
-    let setup = PamSetup::new("");
-    std::fs::create_dir_all(setup.cache_dir()).unwrap();
-    std::fs::set_permissions(setup.cache_dir(), std::fs::Permissions::from_mode(0o700)).unwrap();
-    assert!(Command::new("chown")
-        .arg(format!("{}:", pg_user()))
-        .arg(setup.cache_dir())
-        .status()
-        .unwrap()
-        .success());
+    let setup = PamSetup::new(&module(), "");
+    setup.server_cache_dir();
     setup.write_config(&config_for(
         &provider,
         &setup.cache_dir(),
@@ -353,7 +298,7 @@ fn a_missing_or_bad_configuration_fails_the_login_naming_the_file() {
         "{}",
         f.cluster.log()
     );
-    std::fs::remove_file(f.setup.dir.join("pam.toml")).unwrap();
+    std::fs::remove_file(f.setup.config_path()).unwrap();
     assert_refused(&f.cluster, "alice", &token, "not_configured");
 }
 
@@ -364,7 +309,7 @@ fn fifty_logins_with_one_opaque_token_make_one_introspection() {
         "client_id = \"db\"\nclient_secret = \"s3cret-value\"",
         Some(PG15),
     );
-    let token = "opaque-token-0123456789abcdef";
+    let token = "Hm5Qz1Wt8Kc3Rx7Nv2Bj6Lp9Fd4Sg0Ya";
     f.provider.set_introspection_answer(
         token,
         Some(
@@ -373,14 +318,7 @@ fn fifty_logins_with_one_opaque_token_make_one_introspection() {
         ),
     );
     // The file holds a secret: it must be the server user's own, 0600.
-    let conf = f.setup.dir.join("pam.toml");
-    std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(0o600)).unwrap();
-    assert!(Command::new("chown")
-        .arg(format!("{}:", pg_user()))
-        .arg(&conf)
-        .status()
-        .unwrap()
-        .success());
+    f.setup.make_config_secret();
     for _ in 0..50 {
         assert_eq!(psql(&f.cluster, "alice", token).as_deref(), Ok("alice"));
     }
@@ -396,4 +334,276 @@ fn the_same_module_serves_postgresql_18_built_with_pam() {
     let token = m.mint(Alg::Es256, &claims(&m, "alice"), &json!({}));
     assert_eq!(psql(&f.cluster, "alice", &token).as_deref(), Ok("alice"));
     assert_refused(&f.cluster, "bob", &token, "role_not_granted");
+}
+
+#[test]
+fn tokens_of_6_and_16_kb_log_in() {
+    let f = fixture("", "", Some(PG15));
+    let m = f.provider.minter();
+    for target in [6 * 1024, 16 * 1024 - 64] {
+        let mut c = claims(&m, "alice");
+        let mut pad = target * 3 / 4;
+        let token = loop {
+            c["groups"] = json!((0..pad / 40)
+                .map(|i| format!("group-{i:04}-{}", "x".repeat(25)))
+                .collect::<Vec<_>>());
+            let t = m.mint(Alg::Rs256, &c, &json!({}));
+            if t.len() <= target {
+                break t;
+            }
+            pad -= 200;
+        };
+        assert!(token.len() > target - 400, "{} bytes", token.len());
+        assert_eq!(
+            psql(&f.cluster, "alice", &token).as_deref(),
+            Ok("alice"),
+            "{} bytes",
+            token.len()
+        );
+    }
+}
+
+#[test]
+fn a_hundred_concurrent_logins_with_an_unknown_kid_refetch_the_keys_at_most_once() {
+    let f = fixture("unknown_kid_cooldown = \"1s\"", "", Some(PG15));
+    f.cluster
+        .superuser()
+        .query_one("ALTER SYSTEM SET max_connections = 150")
+        .unwrap();
+    drop(f.cluster);
+    let cluster = Cluster::start(&ClusterConfig {
+        hba: vec![f.setup.hba()],
+        bindir: Some(PathBuf::from(PG15)),
+        conf: vec!["max_connections = 150".into()],
+        ..Default::default()
+    });
+    cluster
+        .superuser()
+        .query_one("CREATE ROLE alice LOGIN")
+        .unwrap();
+    let m = f.provider.minter();
+    let warm = m.mint(Alg::Rs256, &claims(&m, "alice"), &json!({}));
+    assert_eq!(psql(&cluster, "alice", &warm).as_deref(), Ok("alice"));
+    assert_eq!(f.provider.count_jwks(), 1);
+    // A key the cached JWKS does not have, once the cooldown since the last fetch is over.
+    let kid = f.provider.add_key(Alg::Rs256);
+    let token = m.mint_with_kid(&kid, &claims(&m, "alice"), &json!({}));
+    std::thread::sleep(Duration::from_millis(1200));
+    let results: Vec<Result<String, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..100)
+            .map(|_| s.spawn(|| psql(&cluster, "alice", &token)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let accepted = results
+        .iter()
+        .filter(|r| r.as_deref() == Ok("alice"))
+        .count();
+    assert_eq!(
+        f.provider.count_jwks(),
+        2,
+        "JWKS requests: the warm-up and at most one refetch"
+    );
+    assert_eq!(accepted, 100, "{:?}", results.iter().find(|r| r.is_err()));
+}
+
+#[test]
+fn pam_oauth2s_arguments_log_in_through_userinfo_and_cache_its_answer() {
+    let provider = MockProvider::start(ProviderOptions::default());
+    let url = provider.url(Endpoint::UserInfo);
+    let setup = PamSetup::with_args(&module(), "", |conf| {
+        format!("{url} preferred_username email_verified=yes config={conf}")
+    });
+    setup.server_cache_dir();
+    setup.write_config(&format!(
+        "ca_file = \"{}\"\ncache_dir = \"{}\"\n",
+        provider.ca_pem_path().display(),
+        setup.cache_dir().display()
+    ));
+    let cluster = server(&setup, Some(PG15));
+    let token = "Zq8mW3xR7tK2pL9vB4nC6yH1dF5gJ0sA";
+    // The provider's default: 401, the token is not valid.
+    assert_refused(&cluster, "alice", token, "token_inactive");
+    provider.set_fault(
+        Endpoint::UserInfo,
+        Fault::Body(
+            json!({"sub": "u-1", "preferred_username": "alice", "email_verified": "yes"})
+                .to_string(),
+            "application/json".into(),
+        ),
+    );
+    let other = "Tk4Rn8Vp2Lx6Qm9Wc3Hb7Jf1Gd5Sz0Ye";
+    for _ in 0..5 {
+        assert_eq!(psql(&cluster, "alice", other).as_deref(), Ok("alice"));
+    }
+    assert_eq!(
+        provider.count(Endpoint::UserInfo),
+        2,
+        "one refusal, then one answer cached"
+    );
+    assert_refused(&cluster, "bob", other, "role_not_granted");
+    // A required claim=value of pam_oauth2's is still required.
+    provider.set_fault(
+        Endpoint::UserInfo,
+        Fault::Body(
+            json!({"sub": "u-1", "preferred_username": "alice"}).to_string(),
+            "application/json".into(),
+        ),
+    );
+    assert_refused(
+        &cluster,
+        "alice",
+        "Pw2Ny7Ek5Ru9Mt3Xa8Bq6Cv1Dh4Fs0Lg",
+        "missing_claim",
+    );
+    cluster.assert_log_clean_of([token, other]);
+}
+
+#[test]
+fn the_real_providers_jwt_and_opaque_tokens_log_in_on_postgresql_15() {
+    let idp = OidcProvider::start(OidcOptions::default());
+    let setup = PamSetup::new(&module(), "");
+    setup.server_cache_dir();
+    setup.write_config(&format!(
+        "ca_file = \"{ca}\"\ncache_dir = \"{cache}\"\n\
+         [[issuer]]\nissuer = \"{iss}\"\naudience = \"{AUDIENCE}\"\nscope = \"postgres\"\n\
+         client_id = \"pg-introspect\"\nclient_secret = \"{INTROSPECT_SECRET}\"\n",
+        ca = idp.ca_pem_path().display(),
+        cache = setup.cache_dir().display(),
+        iss = idp.issuer(),
+    ));
+    suite::record_secret(INTROSPECT_SECRET);
+    setup.make_config_secret();
+    let cluster = Cluster::start(&ClusterConfig {
+        hba: vec![setup.hba()],
+        bindir: Some(PathBuf::from(PG15)),
+        ..Default::default()
+    });
+    let admin = cluster.superuser();
+    for role in ["service", "service-opaque", "alice"] {
+        admin
+            .query_one(&format!("CREATE ROLE \"{role}\" LOGIN"))
+            .unwrap();
+    }
+    let jwt = idp.client_credentials("service", SERVICE_SECRET);
+    assert_eq!(jwt.split('.').count(), 3, "a JWT");
+    for _ in 0..3 {
+        assert_eq!(psql(&cluster, "service", &jwt).as_deref(), Ok("service"));
+    }
+    let opaque = idp.client_credentials("service-opaque", SERVICE_OPAQUE_SECRET);
+    assert!(!opaque.contains('.'), "an opaque token");
+    for _ in 0..3 {
+        assert_eq!(
+            psql(&cluster, "service-opaque", &opaque).as_deref(),
+            Ok("service-opaque")
+        );
+    }
+    let stats = idp.stats();
+    assert_eq!(
+        (stats.discovery, stats.jwks, stats.introspection),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    assert_refused(&cluster, "alice", &jwt, "role_not_granted");
+    cluster.assert_log_clean_of([jwt.as_str(), opaque.as_str(), INTROSPECT_SECRET]);
+}
+
+/// Collects what the module sends to syslog: a datagram socket at /dev/log when the machine
+/// has none (containers, CI), else what the journal or /var/log/auth.log gained meanwhile.
+struct SyslogCapture {
+    socket: Option<(
+        std::sync::Arc<std::sync::atomic::AtomicBool>,
+        std::thread::JoinHandle<String>,
+    )>,
+    since_epoch: u64,
+    auth_log_len: u64,
+}
+
+impl SyslogCapture {
+    fn start() -> SyslogCapture {
+        let since_epoch = tokens::now();
+        let auth_log_len = std::fs::metadata("/var/log/auth.log").map_or(0, |m| m.len());
+        if Path::new("/dev/log").exists() {
+            return SyslogCapture {
+                socket: None,
+                since_epoch,
+                auth_log_len,
+            };
+        }
+        let socket = std::os::unix::net::UnixDatagram::bind("/dev/log").expect("bind /dev/log");
+        std::fs::set_permissions("/dev/log", std::fs::Permissions::from_mode(0o666)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut text = String::new();
+            let mut buf = vec![0u8; 65536];
+            while !stopping.load(Ordering::Relaxed) {
+                if let Ok(n) = socket.recv(&mut buf) {
+                    text.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    text.push('\n');
+                }
+            }
+            text
+        });
+        SyslogCapture {
+            socket: Some((stop, thread)),
+            since_epoch,
+            auth_log_len,
+        }
+    }
+
+    fn finish(mut self) -> String {
+        if let Some((stop, thread)) = self.socket.take() {
+            std::thread::sleep(Duration::from_millis(300));
+            stop.store(true, Ordering::Relaxed);
+            let text = thread.join().unwrap();
+            let _ = std::fs::remove_file("/dev/log");
+            return text;
+        }
+        let journal = Command::new("journalctl")
+            .args(["-q", "-o", "cat", &format!("--since=@{}", self.since_epoch)])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let auth = std::fs::read("/var/log/auth.log")
+            .map(|b| {
+                String::from_utf8_lossy(&b[(self.auth_log_len as usize).min(b.len())..])
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        journal + &auth
+    }
+}
+
+#[test]
+fn syslog_gets_each_refusal_with_its_reason_and_never_a_token() {
+    let f = fixture("", "", Some(PG15));
+    let m = f.provider.minter();
+    let good = m.mint(Alg::Rs256, &claims(&m, "alice"), &json!({}));
+    let capture = SyslogCapture::start();
+    assert_eq!(psql(&f.cluster, "alice", &good).as_deref(), Ok("alice"));
+    assert_refused(&f.cluster, "bob", &good, "role_not_granted");
+    let bad = tokens::tamper_signature(&good);
+    assert_refused(&f.cluster, "alice", &bad, "bad_signature");
+    let log = capture.finish();
+    assert!(
+        log.contains("pam_bearer: token rejected: reason=role_not_granted"),
+        "syslog:\n{log}"
+    );
+    assert!(
+        log.contains("pam_bearer: token rejected: reason=bad_signature"),
+        "syslog:\n{log}"
+    );
+    for secret in [&good, &bad] {
+        for window in secret.as_bytes().windows(8).step_by(4) {
+            let w = String::from_utf8_lossy(window);
+            assert!(
+                !log.contains(w.as_ref()),
+                "syslog holds a token fragment {w:?}"
+            );
+        }
+    }
 }

@@ -147,7 +147,10 @@ fn request(
     match url.scheme() {
         "https" => {}
         "http" if policy.allow_http => {
-            host.warning("allow_http is on: fetching over plain HTTP");
+            host.warning(&format!(
+                "{} is on: fetching over plain HTTP",
+                host.setting_name("allow_http")
+            ));
         }
         other => return Err(HttpError::BadUrl(format!("scheme {other} is not https"))),
     }

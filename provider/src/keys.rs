@@ -111,6 +111,14 @@ pub fn keys(
         let now = now_ms();
         let (decision, data, generation, started, fetched_at) =
             with_slot(cache, &slot_name, now, true, |slot| {
+                // A refresh whose owner died (killed at authentication_timeout, say) without
+                // recording anything is released as failed, instead of leaving every login to
+                // wait for its deadline.
+                if let Some(owner) = slot.state().refresh_owner() {
+                    if owner != me && !provider.host.owner_alive(owner) {
+                        let _ = slot.state().on_owner_gone(owner);
+                    }
+                }
                 let decision = slot.state().on_lookup(now, need, &policy, me);
                 let data = matches!(
                     decision,

@@ -20,6 +20,7 @@ pub mod login;
 pub mod opaque;
 pub mod refusal;
 
+use std::num::NonZeroI32;
 use std::time::Duration;
 
 use pg_bearer_core::cache::{CachePolicy, IssuerCacheState, RefreshTicket};
@@ -82,6 +83,12 @@ pub trait Host {
     /// pass text made safe with [`printable`].
     fn warning(&self, line: &str);
 
+    /// How the module's users write the setting `key` (PostgreSQL's `pg_bearer.key`, the PAM
+    /// file's `key`), for messages that tell them what to set.
+    fn setting_name(&self, key: &str) -> String {
+        key.to_owned()
+    }
+
     /// One request to `issuer`'s provider, and whether it brought back a usable answer.
     fn count_request(&self, _issuer: &str, _kind: RequestKind, _ok: bool) {}
 
@@ -92,6 +99,13 @@ pub trait Host {
 
     /// The refresh announced by [`Host::refresh_started`] was recorded.
     fn refresh_finished(&self) {}
+
+    /// Whether the process `pid`, recorded as a refresh's owner, still exists. PostgreSQL 18
+    /// releases a dying backend's refresh in an exit callback, so the default says yes; the
+    /// PAM module, which has no such callback, asks the OS.
+    fn owner_alive(&self, _pid: NonZeroI32) -> bool {
+        true
+    }
 
     /// Test builds: whether the named fault is injected.
     fn fault(&self, _name: &str) -> bool {

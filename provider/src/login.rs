@@ -166,7 +166,11 @@ impl Login<'_> {
             Refusal::Token(r)
         })?;
         if self.config.opaque.introspect_jwts {
-            let endpoint = introspection_endpoint(&self.config.opaque, keys.metadata().as_ref())?;
+            let endpoint = introspection_endpoint(
+                &self.config.opaque,
+                keys.metadata().as_ref(),
+                self.provider.host,
+            )?;
             opaque::introspect(
                 &OpaqueCheck {
                     budgeted: false,
@@ -190,7 +194,7 @@ impl Login<'_> {
         };
         if opaque.introspection_configured() {
             let endpoint = if opaque.introspection_endpoint.is_empty() {
-                introspection_endpoint(opaque, metadata()?.as_ref())?
+                introspection_endpoint(opaque, metadata()?.as_ref(), self.provider.host)?
             } else {
                 opaque.introspection_endpoint.clone()
             };
@@ -214,8 +218,14 @@ impl Login<'_> {
             };
             return Ok(accepted(opaque::userinfo(&self.opaque_check(), &endpoint)?));
         }
-        Err(Failure::new(Reason::OpaqueToken,
-            "not a JWT, and neither introspection (client_id, client_secret_file) nor userinfo is configured",
+        let name = |key| self.provider.host.setting_name(key);
+        Err(Failure::new(
+            Reason::OpaqueToken,
+            format!(
+                "not a JWT, and neither introspection ({}, {}) nor userinfo is configured",
+                name("client_id"),
+                name("client_secret_file")
+            ),
         )
         .into())
     }
@@ -260,11 +270,16 @@ fn accepted(verified: OpaqueVerified) -> Accepted {
 fn introspection_endpoint(
     opaque: &OpaqueSettings,
     metadata: Option<&ProviderMetadata>,
+    host: &dyn Host,
 ) -> Result<String, Failure> {
     if !opaque.introspection_configured() {
         return Err(Failure::new(
             Reason::NotConfigured,
-            "introspection needs client_id and client_secret_file",
+            format!(
+                "introspection needs {} and {}",
+                host.setting_name("client_id"),
+                host.setting_name("client_secret_file")
+            ),
         ));
     }
     if !opaque.introspection_endpoint.is_empty() {
@@ -275,7 +290,10 @@ fn introspection_endpoint(
         .ok_or_else(|| {
             Failure::new(
                 Reason::NotConfigured,
-                "no introspection endpoint (set introspection_endpoint)",
+                format!(
+                    "no introspection endpoint (set {})",
+                    host.setting_name("introspection_endpoint")
+                ),
             )
         })
 }
