@@ -28,6 +28,12 @@ const DATA_NAME: &CStr = c"pam_bearer_authenticated_user";
 /// text made safe with [`printable`]; never any part of a token.
 pub(crate) fn log(pamh: *mut PamHandle, priority: c_int, line: &str) {
     eprintln!("{line}");
+    syslog(pamh, priority, line);
+}
+
+/// A line for syslog only: accepted logins, which the server logs itself ("connection
+/// authorized") and which would otherwise double every login's lines in its log.
+fn syslog(pamh: *mut PamHandle, priority: c_int, line: &str) {
     let Ok(line) = CString::new(line.replace('\0', "\\0")) else {
         return;
     };
@@ -208,7 +214,7 @@ pub(crate) fn authenticate(pamh: *mut PamHandle, args: &[String]) -> c_int {
     match verdict {
         Verdict::Accepted => {
             remember_user(pamh, &user);
-            log(
+            syslog(
                 pamh,
                 ffi::LOG_INFO,
                 &format!("pam_bearer: token accepted: user=\"{}\"", printable(&user)),

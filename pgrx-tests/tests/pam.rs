@@ -594,6 +594,14 @@ fn syslog_gets_each_refusal_with_its_reason_and_never_a_token() {
         "syslog:\n{log}"
     );
     assert!(
+        log.contains("pam_bearer: token accepted: user=\"alice\""),
+        "syslog:\n{log}"
+    );
+    assert!(
+        !f.cluster.log().contains("token accepted"),
+        "an accepted login is the server's to log"
+    );
+    assert!(
         log.contains("pam_bearer: token rejected: reason=bad_signature"),
         "syslog:\n{log}"
     );
@@ -606,4 +614,51 @@ fn syslog_gets_each_refusal_with_its_reason_and_never_a_token() {
             );
         }
     }
+}
+
+#[test]
+fn without_cache_dir_the_cache_is_a_private_directory_of_the_server_user() {
+    let provider = MockProvider::start(ProviderOptions::default());
+    let setup = PamSetup::new(&module(), "");
+    setup.write_config(&format!(
+        "ca_file = \"{}\"\n[[issuer]]\nissuer = \"{}\"\naudience = \"{AUD}\"\nscope = \"db\"\n",
+        provider.ca_pem_path().display(),
+        provider.issuer()
+    ));
+    let cluster = server(&setup, Some(PG15));
+    let m = provider.minter();
+    let token = m.mint(Alg::Es256, &claims(&m, "alice"), &json!({}));
+    for _ in 0..5 {
+        assert_eq!(psql(&cluster, "alice", &token).as_deref(), Ok("alice"));
+    }
+    assert_eq!(provider.count_jwks(), 1, "the logins shared their keys");
+    // Under the server user's home if it has one of its own (the test user pgbearer has
+    // /nonexistent), else its runtime directory, else /tmp/pam_bearer-UID: 0700, its own.
+    use std::os::unix::fs::MetadataExt;
+    let user = std::env::var("PG_BEARER_PG_USER").unwrap_or_else(|_| "pgbearer".into());
+    let entry = Command::new("getent")
+        .args(["passwd", &user])
+        .output()
+        .unwrap();
+    let entry = String::from_utf8_lossy(&entry.stdout).trim().to_owned();
+    let fields: Vec<&str> = entry.split(':').collect();
+    let uid: u32 = fields[2].parse().unwrap();
+    let owned = |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    let home = PathBuf::from(fields[5]);
+    let run = PathBuf::from(format!("/run/user/{uid}"));
+    let dir = if owned(&home) {
+        home.join(".cache/pam_bearer")
+    } else if owned(&run) {
+        run.join("pam_bearer")
+    } else {
+        PathBuf::from(format!("/tmp/pam_bearer-{uid}"))
+    };
+    let meta = std::fs::symlink_metadata(&dir).expect("the default cache directory");
+    assert!(meta.is_dir());
+    assert_eq!(meta.uid(), uid);
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    assert!(std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().starts_with("keys-")));
 }

@@ -217,8 +217,22 @@ fn main() {
     }
     println!(
         "\nProvider requests during the whole run (warm-up included): {requests} (one discovery, \
-         one JWKS).\n"
+         one JWKS). Measured {}, `pam_bench{}`.\n",
+        utc_now(),
+        std::env::args()
+            .skip(1)
+            .map(|a| format!(" {a}"))
+            .collect::<String>()
     );
+}
+
+/// The time now, as `date -u` writes it.
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
 }
 
 fn server_version(cluster: &Cluster) -> String {
