@@ -108,11 +108,16 @@ pub fn keys(
     let waiting_since = now_ms();
     let mut need = need;
     loop {
-        let now = now_ms();
         let (decision, data, generation, started, fetched_at) =
-            with_slot(cache, &slot_name, now, true, |slot| {
+            with_slot(cache, &slot_name, now_ms(), true, |slot| {
+                // The clock is read under the lock: a time read before it could be earlier
+                // than a grant made meanwhile by the process that held the lock, and a grant
+                // in the future reads as a clock that stepped back, so the lookup would take
+                // the refresh over and fetch a second time (seen: 2 in 100 runs of
+                // jwt.rs's concurrent first logins on a loaded machine).
+                let now = now_ms();
                 // A refresh whose owner died (killed at authentication_timeout, say) without
-                // recording anything is released as failed, instead of leaving every login to
+                // recording anything is released, instead of leaving every login to
                 // wait for its deadline.
                 if let Some(owner) = slot.state().refresh_owner() {
                     if owner != me && !provider.host.owner_alive(owner) {
