@@ -291,7 +291,13 @@ fn decide(host: &PamHost, source: &Source, user: &str, token: &str) -> Verdict {
             defaults.identity_claim = field.clone();
             // Userinfo proves no audience; the policy needs one to be valid.
             defaults.audience = vec![url.clone()];
-            let issuer = url.clone();
+            // An answer that names its issuer is checked against it: `iss=ISSUER` among the
+            // arguments (which pam_oauth2 read as "the answer's iss must be ISSUER") names it;
+            // without one, the userinfo URL stands in, and an answer with an iss is refused.
+            let issuer = required
+                .iter()
+                .find(|(k, _)| k == "iss")
+                .map_or_else(|| url.clone(), |(_, v)| v.clone());
             let mut c = match login::issuer_config(&defaults, &IssuersFile::default(), &issuer) {
                 Ok(c) => c,
                 Err(e) => {
@@ -404,10 +410,6 @@ fn decide(host: &PamHost, source: &Source, user: &str, token: &str) -> Verdict {
     if let Err(r) = pg_bearer_core::policy::check_line(&config.policy, &scopes, delegate) {
         return refuse(r.reason, Some(&issuer), context(&r));
     }
-    if matches!(source, Source::Userinfo { .. }) && matches!(envelope::route(token), Route::Jws) {
-        // pam_oauth2 sent every token to userinfo; so does its mode here.
-        config.key_source = String::new();
-    }
     let cache_path = loaded
         .cache_dir
         .as_deref()
@@ -454,6 +456,7 @@ fn decide(host: &PamHost, source: &Source, user: &str, token: &str) -> Verdict {
         config: &config,
         provider,
     };
+    // pam_oauth2 sent every token to userinfo, JWTs too; so does its mode here.
     let outcome = if matches!(source, Source::Userinfo { .. }) {
         login.check_opaque()
     } else {

@@ -456,6 +456,33 @@ fn pam_oauth2s_arguments_log_in_through_userinfo_and_cache_its_answer() {
         "Pw2Ny7Ek5Ru9Mt3Xa8Bq6Cv1Dh4Fs0Lg",
         "missing_claim",
     );
+    // An answer that names its issuer: refused unless the arguments name the same one.
+    let with_iss = json!({"sub": "u-1", "preferred_username": "alice", "email_verified": "yes",
+                          "iss": "https://idp.example.com"})
+    .to_string();
+    provider.set_fault(
+        Endpoint::UserInfo,
+        Fault::Body(with_iss, "application/json".into()),
+    );
+    assert_refused(
+        &cluster,
+        "alice",
+        "Qa3Ws7Ed1Rf5Tg9Yh2Uj6Ik0Ol4Pz8Xc",
+        "wrong_issuer",
+    );
+    let named = PamSetup::with_args(&module(), "", |conf| {
+        format!("{url} preferred_username iss=https://idp.example.com config={conf}")
+    });
+    named.write_config(&format!(
+        "ca_file = \"{}\"\ncache_dir = \"{}\"\n",
+        provider.ca_pem_path().display(),
+        setup.cache_dir().display()
+    ));
+    let named_cluster = server(&named, Some(PG15));
+    assert_eq!(
+        psql(&named_cluster, "alice", "Mn6Bv2Cx9Zl5Kj1Hg8Fd4Sa7Qw3Er0Ty").as_deref(),
+        Ok("alice")
+    );
     cluster.assert_log_clean_of([token, other]);
 }
 
